@@ -1,0 +1,1 @@
+"""The nurses' station: a web page and a websocket server fed from the MQTT contract."""

@@ -1,0 +1,273 @@
+"""Alarms of one chair: their states, the transition table, and the board that applies it.
+
+How this works (after IEC 60601-1-8):
+
+- A chair has at most one alarm per kind. A condition that persists updates its alarm; it never
+  raises a second one. An alarm leaves the board when it is cleared.
+- A condition must persist for its delay (on event time) before the alarm is raised; NIBP and
+  technical conditions have no delay. While an alarm's condition is ongoing, the value must come
+  back past the limit by a hysteresis margin before the condition ends, so a value hovering at a
+  limit does not flap.
+- States: ACTIVE (condition present, nobody acknowledged), ACKNOWLEDGED (present, a named person
+  acknowledged), LATCHED (condition over, but it was a high-priority physiological alarm nobody
+  acknowledged: it stays until someone does), CLEARED (over; it leaves the board).
+- An acknowledged alarm whose priority rises (a pre-infusion BP warning that reaches the stop
+  level) becomes ACTIVE again: the nurse acknowledged something less serious.
+
+`TRANSITIONS` is the whole state machine; a move that is not in it raises `IllegalTransition`
+and leaves the alarm as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from monitor.domain.events import AlarmTransition, alarm_id
+
+
+class AlarmKind(StrEnum):
+    SBP_HIGH = "sbp_high"
+    SBP_LOW = "sbp_low"
+    DBP_HIGH = "dbp_high"
+    SBP_RISE = "sbp_rise"
+    DBP_RISE = "dbp_rise"
+    HR_HIGH = "hr_high"
+    HR_LOW = "hr_low"
+    SPO2_LOW = "spo2_low"
+    RECOVERY_OVERDUE = "recovery_overdue"
+    PREINFUSION_BP_HIGH = "preinfusion_bp_high"
+    MONITOR_OFFLINE = "monitor_offline"
+    VITALS_STALE = "vitals_stale"
+    SPO2_PROBE_OFF = "spo2_probe_off"
+    NIBP_FAILED = "nibp_failed"
+    LEADS_OFF = "leads_off"
+    MONITOR_SERVICE_DOWN = "monitor_service_down"
+    PAGING_FAILED = "paging_failed"
+
+
+class AlarmClass(StrEnum):
+    PHYSIOLOGICAL = "physiological"
+    TECHNICAL = "technical"
+
+
+class AlarmPriority(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 3, "medium": 2, "low": 1}[self.value]
+
+
+class AlarmState(StrEnum):
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    LATCHED = "latched"
+    CLEARED = "cleared"
+
+
+class Trigger(StrEnum):
+    CONDITION_ENDS = "condition_ends"
+    CONDITION_ENDS_LATCHING = "condition_ends_latching"
+    CONDITION_RETURNS = "condition_returns"
+    PRIORITY_RISES = "priority_rises"
+    ACKNOWLEDGE = "acknowledge"
+    SESSION_ENDS = "session_ends"
+
+
+TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
+    (AlarmState.ACTIVE, Trigger.ACKNOWLEDGE): AlarmState.ACKNOWLEDGED,
+    (AlarmState.ACTIVE, Trigger.CONDITION_ENDS): AlarmState.CLEARED,
+    (AlarmState.ACTIVE, Trigger.CONDITION_ENDS_LATCHING): AlarmState.LATCHED,
+    (AlarmState.ACTIVE, Trigger.PRIORITY_RISES): AlarmState.ACTIVE,
+    (AlarmState.ACTIVE, Trigger.SESSION_ENDS): AlarmState.CLEARED,
+    (AlarmState.ACKNOWLEDGED, Trigger.CONDITION_ENDS): AlarmState.CLEARED,
+    (AlarmState.ACKNOWLEDGED, Trigger.CONDITION_ENDS_LATCHING): AlarmState.CLEARED,
+    (AlarmState.ACKNOWLEDGED, Trigger.PRIORITY_RISES): AlarmState.ACTIVE,
+    (AlarmState.ACKNOWLEDGED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
+    (AlarmState.LATCHED, Trigger.ACKNOWLEDGE): AlarmState.CLEARED,
+    (AlarmState.LATCHED, Trigger.CONDITION_RETURNS): AlarmState.ACTIVE,
+    (AlarmState.LATCHED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, state: AlarmState, trigger: Trigger) -> None:
+        allowed = sorted(t.value for s, t in TRANSITIONS if s is state)
+        super().__init__(
+            f"an alarm that is {state.value} cannot take {trigger.value}; "
+            f"it can take: {', '.join(allowed) or 'nothing'}"
+        )
+        self.state = state
+        self.trigger = trigger
+
+
+def next_state(state: AlarmState, trigger: Trigger) -> AlarmState:
+    try:
+        return TRANSITIONS[(state, trigger)]
+    except KeyError:
+        raise IllegalTransition(state, trigger) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A condition as one measurement shows it, ready to become or update an alarm."""
+
+    kind: AlarmKind
+    alarm_class: AlarmClass
+    priority: AlarmPriority
+    value: float | None
+    limit: float | None
+    text: str
+    latching: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    id: str
+    kind: AlarmKind
+    alarm_class: AlarmClass
+    priority: AlarmPriority
+    state: AlarmState
+    value: float | None
+    limit: float | None
+    text: str
+    raised_at: float
+    updated_at: float
+    latching: bool = False
+    session: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+
+    @property
+    def condition_ongoing(self) -> bool:
+        return self.state in (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED)
+
+
+class AlarmNotFound(LookupError):
+    """An acknowledgement named an alarm this chair does not have."""
+
+
+@dataclass(slots=True)
+class AlarmBoard:
+    """Alarms of one chair that are not cleared yet, and conditions waiting out their delay."""
+
+    chair: str
+    alarms: dict[AlarmKind, Alarm] = field(default_factory=dict)
+    onsets: dict[AlarmKind, float] = field(default_factory=dict)
+    raised_count: int = 0
+
+    def present(
+        self, finding: Finding, *, ts: float, delay_s: float = 0.0, session: str | None
+    ) -> list[AlarmTransition]:
+        """The condition is present at `ts`: raise its alarm once it has lasted `delay_s`."""
+        onset = self.onsets.setdefault(finding.kind, ts)
+        alarm = self.alarms.get(finding.kind)
+        if alarm is not None and alarm.condition_ongoing:
+            return self._update(alarm, finding, ts)
+        if ts - onset < delay_s:
+            return []
+        if alarm is not None:
+            return [self._move(alarm, Trigger.CONDITION_RETURNS, ts, finding)]
+        return [self._raise(finding, ts, session)]
+
+    def absent(self, kind: AlarmKind, *, ts: float) -> list[AlarmTransition]:
+        """The condition is not present at `ts` (past its hysteresis when one applies)."""
+        self.onsets.pop(kind, None)
+        alarm = self.alarms.get(kind)
+        if alarm is None or not alarm.condition_ongoing:
+            return []
+        trigger = Trigger.CONDITION_ENDS_LATCHING if alarm.latching else Trigger.CONDITION_ENDS
+        return [self._move(alarm, trigger, ts)]
+
+    def ongoing(self, kind: AlarmKind) -> bool:
+        alarm = self.alarms.get(kind)
+        return alarm is not None and alarm.condition_ongoing
+
+    def find(self, ref: str) -> Alarm:
+        """The alarm with id `ref`, or the chair's alarm of kind `ref`."""
+        for alarm in self.alarms.values():
+            if ref in (alarm.id, alarm.kind.value):
+                return alarm
+        raise AlarmNotFound(f"no open alarm {ref!r} on chair {self.chair}")
+
+    def acknowledge(self, ref: str, *, by: str, ts: float) -> AlarmTransition:
+        alarm = self.find(ref)
+        acknowledged = replace(alarm, acknowledged_by=by, acknowledged_at=ts)
+        return self._move(acknowledged, Trigger.ACKNOWLEDGE, ts)
+
+    def clear_all(self, ts: float) -> list[AlarmTransition]:
+        self.onsets.clear()
+        return [self._move(a, Trigger.SESSION_ENDS, ts) for a in list(self.alarms.values())]
+
+    def _raise(self, finding: Finding, ts: float, session: str | None) -> AlarmTransition:
+        self.raised_count += 1
+        alarm = Alarm(
+            id=alarm_id(self.chair, finding.kind.value, ts, self.raised_count),
+            kind=finding.kind,
+            alarm_class=finding.alarm_class,
+            priority=finding.priority,
+            state=AlarmState.ACTIVE,
+            value=finding.value,
+            limit=finding.limit,
+            text=finding.text,
+            raised_at=ts,
+            updated_at=ts,
+            latching=finding.latching,
+            session=session,
+        )
+        self.alarms[alarm.kind] = alarm
+        return _transition(alarm, previous=None)
+
+    def _update(self, alarm: Alarm, finding: Finding, ts: float) -> list[AlarmTransition]:
+        if finding.priority.rank > alarm.priority.rank:
+            return [self._move(alarm, Trigger.PRIORITY_RISES, ts, finding)]
+        # The condition persists: the alarm follows the value without a new transition.
+        self.alarms[alarm.kind] = replace(
+            alarm, value=finding.value, limit=finding.limit, text=finding.text, updated_at=ts
+        )
+        return []
+
+    def _move(
+        self, alarm: Alarm, trigger: Trigger, ts: float, finding: Finding | None = None
+    ) -> AlarmTransition:
+        state = next_state(alarm.state, trigger)
+        moved = replace(alarm, state=state, updated_at=ts)
+        if finding is not None:
+            moved = replace(
+                moved,
+                priority=finding.priority,
+                value=finding.value,
+                limit=finding.limit,
+                text=finding.text,
+                latching=finding.latching,
+            )
+        if state is AlarmState.CLEARED:
+            self.alarms.pop(alarm.kind, None)
+        else:
+            self.alarms[alarm.kind] = moved
+        return _transition(moved, previous=alarm.state, trigger=trigger)
+
+
+def _transition(
+    alarm: Alarm, *, previous: AlarmState | None, trigger: Trigger | None = None
+) -> AlarmTransition:
+    return AlarmTransition(
+        alarm=alarm.id,
+        ts=alarm.updated_at,
+        session=alarm.session,
+        kind=alarm.kind.value,
+        alarm_class=alarm.alarm_class.value,
+        priority=alarm.priority.value,
+        state=alarm.state.value,
+        previous_state=previous.value if previous else None,
+        reason=trigger.value if trigger else "raised",
+        value=alarm.value,
+        limit=alarm.limit,
+        text=alarm.text,
+        raised_at=alarm.raised_at,
+        acknowledged_by=alarm.acknowledged_by,
+        acknowledged_at=alarm.acknowledged_at,
+    )

@@ -1,0 +1,426 @@
+"""One chair's whole story: readings, device reports and commands in, events out.
+
+How this works: `Chair.handle` takes one validated input and the wall time it arrived, and returns
+the events it caused; `Chair.tick` lets wall time act (a recovery window that passes with no
+reading, a vital that went stale). Nothing here reads a clock: the chair's clinical clock is its
+newest event time, carried on by wall time when the inputs stop (`clinical_now`). Clinical timing
+(alarm delays, the recovery window) follows that clock, so a recorded session replays with the
+same alarms at any speed; liveness (stale vitals) follows wall time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.domain.alarms import AlarmBoard, AlarmKind, AlarmNotFound, AlarmPriority, AlarmState
+from monitor.domain.alarms import IllegalTransition as IllegalAlarmTransition
+from monitor.domain.baseline import compute_baseline
+from monitor.domain.commands import (
+    MAX_AUDIO_PAUSE_S,
+    Acknowledge,
+    Admit,
+    DeviceReport,
+    Discharge,
+    InfusionEvent,
+    Input,
+    PauseAudio,
+    TimedInput,
+)
+from monitor.domain.events import (
+    AlarmTransition,
+    ArtefactRecorded,
+    BaselineSet,
+    CommandAccepted,
+    CommandRejected,
+    Event,
+    PhaseChanged,
+    ReadingRejected,
+    RecoveryUpdate,
+    SessionClosed,
+    SessionOpened,
+    session_id,
+)
+from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
+from monitor.domain.recovery import RecoveryStatus, RecoveryTracker
+from monitor.domain.rules import RULES, Verdict, evaluate, preinfusion_finding
+from monitor.domain.session import IllegalStep, Phase, Session, Step, next_phase
+from monitor.domain.technical import (
+    device_conditions,
+    offline_finding,
+    overdue_finding,
+    stale_finding,
+)
+from monitor.domain.vitals import PLAUSIBLE_RANGE, Reading, Screened, Vital, screen
+
+
+@dataclass(slots=True)
+class ChairState:
+    """Everything a chair remembers; plain data, so the shell can snapshot and restore it."""
+
+    name: str
+    board: AlarmBoard
+    session: Session | None = None
+    sessions_opened: int = 0
+    session_wall: float | None = None
+    device_online: bool | None = None
+    device_name: str | None = None
+    device_since: float | None = None
+    device_in_use: bool = False
+    clock_ts: float | None = None
+    clock_wall: float | None = None
+    last_reading_ts: float | None = None
+    last_seq: int | None = None
+    latest: dict[Vital, tuple[float, float]] = field(default_factory=dict)
+    valid_wall: dict[Vital, float] = field(default_factory=dict)
+    audio_paused_until: float | None = None
+    audio_paused_by: str | None = None
+    audio_pause_rank: int = 0
+
+
+class Chair:
+    def __init__(
+        self, name: str, *, limits: Limits = DEFAULT_LIMITS, state: ChairState | None = None
+    ) -> None:
+        self.state = state or ChairState(name=name, board=AlarmBoard(chair=name))
+        self.clinic_limits = limits
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    @property
+    def session(self) -> Session | None:
+        return self.state.session
+
+    @property
+    def phase(self) -> Phase:
+        return self.state.session.phase if self.state.session else Phase.EMPTY
+
+    @property
+    def limits(self) -> Limits:
+        return self.state.session.limits if self.state.session else self.clinic_limits
+
+    @property
+    def session_ref(self) -> str | None:
+        session = self.state.session
+        return session.id if session and session.phase.open else None
+
+    def clinical_now(self, wall: float) -> float:
+        """The chair's clinical clock: its newest event time, carried on by wall time."""
+        if self.state.clock_ts is None or self.state.clock_wall is None:
+            return wall
+        return self.state.clock_ts + max(0.0, wall - self.state.clock_wall)
+
+    def handle(self, item: Input, *, wall: float) -> list[Event]:
+        """Apply one input that arrived at wall time `wall`; return the events it caused."""
+        if isinstance(item, DeviceReport):
+            events = self._device(item, wall)
+        else:
+            self._advance(item.ts, wall)
+            events = self._dispatch(item, wall)
+        self._audio_breakthrough(events)
+        return events
+
+    def tick(self, wall: float) -> list[Event]:
+        """Let time act: the recovery window, stale vitals, the end of an audio pause."""
+        now = self.clinical_now(wall)
+        events: list[Event] = []
+        tracker = self.state.session.recovery if self.state.session else None
+        if tracker is not None and self.phase is Phase.RECOVERY:
+            events += self._recovery_events([u for u in [tracker.clock(now)] if u], now)
+        events += self._stale(wall, now)
+        if self.state.audio_paused_until is not None and now >= self.state.audio_paused_until:
+            self._end_audio_pause()
+        self._audio_breakthrough(events)
+        return events
+
+    @property
+    def audible(self) -> bool:
+        """An active medium or high alarm sounds unless the chair's audio is paused."""
+        sounding = any(
+            a.state is AlarmState.ACTIVE and a.priority is not AlarmPriority.LOW
+            for a in self.state.board.alarms.values()
+        )
+        return sounding and self.state.audio_paused_until is None
+
+    # Inputs ------------------------------------------------------------------------------
+
+    def _dispatch(self, item: TimedInput, wall: float) -> list[Event]:
+        try:
+            if isinstance(item, Reading):
+                return self._reading(item, wall)
+            if isinstance(item, Admit):
+                return self._admit(item, wall)
+            if isinstance(item, InfusionEvent):
+                return self._infusion(item)
+            if isinstance(item, Discharge):
+                return self._discharge(item.ts)
+            if isinstance(item, Acknowledge):
+                return self._acknowledge(item)
+            if isinstance(item, PauseAudio):
+                return self._pause_audio(item)
+        except (IllegalStep, IllegalAlarmTransition, AlarmNotFound, LimitsError) as exc:
+            return [CommandRejected(item.ts, _command_name(item), str(exc), self.session_ref)]
+        raise TypeError(f"Chair.handle got {type(item).__name__}; pass a domain input")
+
+    def _advance(self, ts: float, wall: float) -> None:
+        if self.state.clock_ts is None or ts > self.state.clock_ts:
+            self.state.clock_ts, self.state.clock_wall = ts, wall
+
+    def _device(self, report: DeviceReport, wall: float) -> list[Event]:
+        ts = report.ts if report.ts is not None else self.clinical_now(wall)
+        self._advance(ts, wall)
+        was_online = self.state.device_online
+        self.state.device_online, self.state.device_name = report.online, report.device
+        if was_online is not report.online:
+            self.state.device_since = ts
+        if report.online:
+            self.state.device_in_use = True
+            return [*self.state.board.absent(AlarmKind.MONITOR_OFFLINE, ts=ts)]
+        if not (self.phase.open or (self.phase is Phase.EMPTY and self.state.device_in_use)):
+            return []
+        finding = offline_finding(report.device, in_session=self.phase.open)
+        return [*self.state.board.present(finding, ts=ts, session=self.session_ref)]
+
+    def _reading(self, reading: Reading, wall: float) -> list[Event]:
+        last = self.state.last_reading_ts
+        if last is not None and reading.ts <= last:
+            same = reading.ts == last and reading.seq == self.state.last_seq
+            why = (
+                "duplicate of the previous reading"
+                if same
+                else f"older than the last reading ({last:.3f})"
+            )
+            return [ReadingRejected(reading.ts, why, self.session_ref)]
+        self.state.last_reading_ts, self.state.last_seq = reading.ts, reading.seq
+        events: list[Event] = []
+        if self.state.device_online is not True:
+            events += self._device(DeviceReport(reading.ts, True, self.state.device_name), wall)
+        screened = screen(reading)
+        events += [
+            ArtefactRecorded(reading.ts, a.vital.value, a.value, a.reason, self.session_ref)
+            for a in screened.artefacts
+        ]
+        for vital, value in screened.values.items():
+            self.state.latest[vital] = (reading.ts, value)
+            self.state.valid_wall[vital] = wall
+        events += self._physiological(screened)
+        if self.phase.open:
+            events += self._technical(screened)
+        events += self._recovery(screened)
+        events += self._stale(wall, self.clinical_now(wall))
+        return events
+
+    def _physiological(self, screened: Screened) -> list[Event]:
+        session, board, ts = self.state.session, self.state.board, screened.ts
+        frozen = session.baseline if session and session.phase in _AFTER_START else None
+        events: list[Event] = []
+        for rule in RULES:
+            value = screened.values.get(rule.vital)
+            if value is None:
+                continue
+            evaluation = evaluate(
+                rule, value, limits=self.limits, baseline=frozen, ongoing=board.ongoing(rule.kind)
+            )
+            if evaluation is None or evaluation.verdict is Verdict.HOLDING:
+                continue
+            if evaluation.verdict is Verdict.PRESENT and evaluation.finding:
+                events += board.present(
+                    evaluation.finding, ts=ts, delay_s=evaluation.delay_s, session=self.session_ref
+                )
+            else:
+                events += board.absent(rule.kind, ts=ts)
+        if session and session.phase is Phase.BASELINE and screened.has_nibp:
+            session.samples.add(screened)
+            sbp, dbp = screened.values[Vital.SBP], screened.values[Vital.DBP]
+            finding = preinfusion_finding(sbp, dbp, self.limits)
+            if finding:
+                events += board.present(finding, ts=ts, session=self.session_ref)
+            else:
+                events += board.absent(AlarmKind.PREINFUSION_BP_HIGH, ts=ts)
+        elif session and session.phase is Phase.BASELINE:
+            session.samples.add(screened)
+        return events
+
+    def _technical(self, screened: Screened) -> list[Event]:
+        events: list[Event] = []
+        for kind, present, finding in device_conditions(screened):
+            if present and finding:
+                events += self.state.board.present(
+                    finding, ts=screened.ts, session=self.session_ref
+                )
+            elif not present:
+                events += self.state.board.absent(kind, ts=screened.ts)
+        return events
+
+    def _recovery(self, screened: Screened) -> list[Event]:
+        session = self.state.session
+        if session is None or session.recovery is None or self.phase is not Phase.RECOVERY:
+            return []
+        tracker = session.recovery
+        if screened.has_nibp:
+            updates = tracker.cuff_reading(
+                screened.ts,
+                sbp=screened.values[Vital.SBP],
+                dbp=screened.values[Vital.DBP],
+                continuous=self.state.latest,
+            )
+        else:
+            updates = [u for u in [tracker.clock(screened.ts)] if u]
+        return self._recovery_events(updates, screened.ts)
+
+    def _recovery_events(self, updates: list[RecoveryUpdate], ts: float) -> list[Event]:
+        events: list[Event] = []
+        board = self.state.board
+        for update in updates:
+            events.append(update)
+            if update.status == RecoveryStatus.OVERDUE and not board.ongoing(
+                AlarmKind.RECOVERY_OVERDUE
+            ):
+                finding = overdue_finding(update.minutes_since_stop, self.limits.recovery_window_s)
+                events += board.present(finding, ts=update.ts, session=self.session_ref)
+            elif update.status == RecoveryStatus.RECOVERED_LATE:
+                events += board.absent(AlarmKind.RECOVERY_OVERDUE, ts=update.ts)
+        return events
+
+    def _stale(self, wall: float, now: float) -> list[Event]:
+        session = self.state.session
+        board = self.state.board
+        if session is None or not session.phase.open or board.ongoing(AlarmKind.MONITOR_OFFLINE):
+            return []
+        since = self.state.session_wall or wall
+        silent = {
+            vital: wall - max(self.state.valid_wall.get(vital, since), since)
+            for vital in (Vital.HR, Vital.SPO2, Vital.SBP)
+        }
+        finding = stale_finding(silent, self.limits)
+        if finding:
+            return [*board.present(finding, ts=now, session=self.session_ref)]
+        return [*board.absent(AlarmKind.VITALS_STALE, ts=now)]
+
+    # Session commands --------------------------------------------------------------------
+
+    def _admit(self, admit: Admit, wall: float) -> list[Event]:
+        previous = self.phase
+        next_phase(previous, Step.ADMIT)
+        limits = self.clinic_limits.with_overrides(admit.limits)
+        for vital, value in admit.baseline.items():
+            low, high = PLAUSIBLE_RANGE[vital]
+            if not low <= value <= high:
+                raise LimitsError(f"baseline {vital.value} {value:g} outside {low:g}-{high:g}")
+        self.state.sessions_opened += 1
+        sid = session_id(self.name, admit.ts, self.state.sessions_opened)
+        self.state.session = Session(
+            id=sid,
+            patient=admit.patient,
+            admitted_at=admit.ts,
+            limits=limits,
+            phase_since=admit.ts,
+            weight_kg=admit.weight_kg,
+            entered_baseline=dict(admit.baseline),
+            limit_overrides=dict(admit.limits),
+        )
+        self.state.session_wall = wall
+        entered = {v.value: x for v, x in admit.baseline.items()}
+        return [
+            SessionOpened(
+                admit.ts, sid, admit.patient, admit.weight_kg, entered, dict(admit.limits)
+            ),
+            PhaseChanged(admit.ts, sid, Phase.BASELINE.value, previous.value, "admit"),
+        ]
+
+    def _infusion(self, event: InfusionEvent) -> list[Event]:
+        session = self.state.session
+        phase = next_phase(self.phase, event.step)
+        assert session is not None  # next_phase allows infusion steps only with a session
+        previous, session.phase, session.phase_since = session.phase, phase, event.ts
+        infusion = session.infusion
+        events: list[Event] = [
+            PhaseChanged(event.ts, session.id, phase.value, previous.value, event.step.value)
+        ]
+        if event.step is Step.START:
+            infusion.started_at = event.ts
+            infusion.drug, infusion.dose_mg_per_kg = event.drug, event.dose_mg_per_kg
+            infusion.planned_minutes = event.planned_minutes
+            session.baseline = compute_baseline(session.samples, session.entered_baseline)
+            base = session.baseline
+            events.append(BaselineSet(event.ts, session.id, base.as_dict(), base.source.value,
+                                      base.nibp_readings, base.has_bp))  # fmt: skip
+            events += self.state.board.absent(AlarmKind.PREINFUSION_BP_HIGH, ts=event.ts)
+        elif event.step is Step.PAUSE:
+            infusion.paused_at = event.ts
+        elif event.step in (Step.RESUME, Step.STOP) and infusion.paused_at is not None:
+            infusion.paused_s += max(0.0, event.ts - infusion.paused_at)
+            infusion.paused_at = None
+        if event.step is Step.STOP:
+            infusion.stopped_at = event.ts
+            assert session.baseline is not None  # set when the infusion started
+            session.recovery = RecoveryTracker.start(
+                session=session.id,
+                stopped_at=event.ts,
+                baseline=session.baseline,
+                limits=self.limits,
+            )
+            events.append(session.recovery.update(event.ts))
+        return events
+
+    def _discharge(self, ts: float) -> list[Event]:
+        session = self.state.session
+        phase = next_phase(self.phase, Step.DISCHARGE)
+        assert session is not None
+        previous, session.phase, session.phase_since, session.closed_at = (
+            session.phase,
+            phase,
+            ts,
+            ts,
+        )
+        events: list[Event] = list(self.state.board.clear_all(ts))
+        self._end_audio_pause()
+        status = session.recovery.status.value if session.recovery else None
+        events += [
+            PhaseChanged(ts, session.id, phase.value, previous.value, "discharge"),
+            SessionClosed(ts, session.id, status),
+        ]
+        return events
+
+    def _acknowledge(self, ack: Acknowledge) -> list[Event]:
+        transition = self.state.board.acknowledge(ack.alarm, by=ack.by, ts=ack.ts)
+        return [transition, CommandAccepted(ack.ts, "acknowledge", ack.by, self.session_ref)]
+
+    def _pause_audio(self, pause: PauseAudio) -> list[Event]:
+        if not 0 < pause.seconds <= MAX_AUDIO_PAUSE_S:
+            raise LimitsError(f"audio pause is 1-{MAX_AUDIO_PAUSE_S:g} s, not {pause.seconds:g}")
+        ranks = [
+            a.priority.rank
+            for a in self.state.board.alarms.values()
+            if a.state is AlarmState.ACTIVE
+        ]
+        self.state.audio_paused_until = pause.ts + pause.seconds
+        self.state.audio_paused_by = pause.by
+        self.state.audio_pause_rank = max([AlarmPriority.MEDIUM.rank, *ranks])
+        return [CommandAccepted(pause.ts, "pause_audio", pause.by, self.session_ref)]
+
+    def _audio_breakthrough(self, events: list[Event]) -> None:
+        """A new alarm above what was paused, or any new high one, ends the audio pause."""
+        if self.state.audio_paused_until is None:
+            return
+        for event in events:
+            if isinstance(event, AlarmTransition) and event.state == AlarmState.ACTIVE.value:
+                rank = AlarmPriority(event.priority).rank
+                if rank > self.state.audio_pause_rank or rank == AlarmPriority.HIGH.rank:
+                    self._end_audio_pause()
+                    return
+
+    def _end_audio_pause(self) -> None:
+        self.state.audio_paused_until = None
+        self.state.audio_paused_by = None
+        self.state.audio_pause_rank = 0
+
+
+_AFTER_START = (Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
+
+
+def _command_name(item: TimedInput) -> str:
+    if isinstance(item, InfusionEvent):
+        return item.step.value
+    return type(item).__name__.lower().replace("pauseaudio", "pause_audio")

@@ -1,0 +1,63 @@
+"""What comes into a chair besides readings: session commands, infusion events, nurse actions.
+
+These are already validated at the edge (monitor.wire); each carries its own event time `ts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.domain.session import Step
+from monitor.domain.vitals import Reading, Vital
+
+MAX_AUDIO_PAUSE_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    ts: float
+    patient: str
+    weight_kg: float | None = None
+    baseline: dict[Vital, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Discharge:
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class InfusionEvent:
+    ts: float
+    step: Step  # START, PAUSE, RESUME or STOP
+    drug: str | None = None
+    dose_mg_per_kg: float | None = None
+    planned_minutes: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    ts: float
+    alarm: str  # an alarm id, or an alarm kind of this chair
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class PauseAudio:
+    ts: float
+    seconds: float
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """The monitor's own status: online on connect, offline (often its Last Will)."""
+
+    ts: float | None
+    online: bool
+    device: str | None = None
+
+
+TimedInput = Reading | Admit | Discharge | InfusionEvent | Acknowledge | PauseAudio
+Input = TimedInput | DeviceReport

@@ -1,0 +1,143 @@
+"""What the core says happened: the events a chair returns for the shell to publish and store.
+
+Identifiers are derived from the event itself (chair, kind, event time, a counter), never from a
+random source or a clock, so that replaying the same inputs gives the same identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _ulid_like(ts: float, *parts: object) -> str:
+    """A ULID-shaped id: 48 bits of event time in ms, 80 bits of a hash of `parts`."""
+    millis = max(0, round(ts * 1000)) & ((1 << 48) - 1)
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=10).digest()
+    number = (millis << 80) | int.from_bytes(digest, "big")
+    return "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def alarm_id(chair: str, kind: str, ts: float, serial: int) -> str:
+    return _ulid_like(ts, "alarm", chair, kind, f"{ts:.3f}", serial)
+
+
+def session_id(chair: str, ts: float, serial: int) -> str:
+    return _ulid_like(ts, "session", chair, f"{ts:.3f}", serial)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTransition:
+    alarm: str
+    ts: float
+    session: str | None
+    kind: str
+    alarm_class: str
+    priority: str
+    state: str
+    previous_state: str | None
+    reason: str
+    value: float | None
+    limit: float | None
+    text: str
+    raised_at: float
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryUpdate:
+    ts: float
+    session: str
+    status: str
+    infusion_stopped_at: float
+    minutes_since_stop: float
+    baseline: dict[str, float]
+    latest: dict[str, float]
+    off_baseline: dict[str, float]
+    consecutive_in_tolerance: int
+    recovered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    ts: float
+    session: str
+    phase: str
+    previous: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    ts: float
+    session: str
+    patient: str
+    weight_kg: float | None
+    entered_baseline: dict[str, float]
+    limit_overrides: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    ts: float
+    session: str
+    recovery_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineSet:
+    ts: float
+    session: str
+    baseline: dict[str, float]
+    source: str
+    nibp_readings: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    ts: float
+    command: str
+    reason: str
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAccepted:
+    ts: float
+    command: str
+    by: str | None = None
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtefactRecorded:
+    ts: float
+    vital: str
+    value: float
+    reason: str
+    session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRejected:
+    ts: float
+    reason: str
+    session: str | None = None
+
+
+Event = (
+    AlarmTransition
+    | RecoveryUpdate
+    | PhaseChanged
+    | SessionOpened
+    | SessionClosed
+    | BaselineSet
+    | CommandRejected
+    | CommandAccepted
+    | ArtefactRecorded
+    | ReadingRejected
+)

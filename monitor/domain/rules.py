@@ -1,0 +1,144 @@
+"""Physiological alarm rules: which value, which limit, which priority, which delay.
+
+How this works: `RULES` is the table of limit alarms from CLINICAL.md. `evaluate` checks one valid
+value against one rule and says whether the alarm condition is present, absent, or inside the
+hysteresis band of an alarm whose condition is ongoing (then nothing changes). Relative rules
+(`sbp_rise`, `dbp_rise`) compare with the patient's frozen baseline and apply only once it exists.
+SpO2 has two limits under one alarm: below `spo2_low` for `spo2_delay_s`, or below
+`spo2_critical` at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from monitor.domain.alarms import AlarmClass, AlarmKind, AlarmPriority, Finding
+from monitor.domain.baseline import Baseline
+from monitor.domain.limits import Limits
+from monitor.domain.vitals import LABELS, UNITS, Vital
+
+
+class Direction(StrEnum):
+    ABOVE = ">"
+    BELOW = "<"
+
+
+class Verdict(StrEnum):
+    PRESENT = "present"
+    ABSENT = "absent"
+    HOLDING = "holding"  # inside the hysteresis band of an ongoing alarm: no change
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: AlarmKind
+    vital: Vital
+    direction: Direction
+    priority: AlarmPriority
+    limit: str  # a Limits field: the limit, or for relative rules the rise over baseline
+    hysteresis: str
+    delay: str | None = None
+    immediate_limit: str | None = None
+    relative: bool = False
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(AlarmKind.SBP_HIGH, Vital.SBP, Direction.ABOVE, AlarmPriority.HIGH, "sbp_high",
+         "bp_hysteresis_mmhg"),
+    Rule(AlarmKind.SBP_LOW, Vital.SBP, Direction.BELOW, AlarmPriority.HIGH, "sbp_low",
+         "bp_hysteresis_mmhg"),
+    Rule(AlarmKind.DBP_HIGH, Vital.DBP, Direction.ABOVE, AlarmPriority.HIGH, "dbp_high",
+         "bp_hysteresis_mmhg"),
+    Rule(AlarmKind.SBP_RISE, Vital.SBP, Direction.ABOVE, AlarmPriority.MEDIUM, "sbp_rise",
+         "bp_hysteresis_mmhg", relative=True),
+    Rule(AlarmKind.DBP_RISE, Vital.DBP, Direction.ABOVE, AlarmPriority.MEDIUM, "dbp_rise",
+         "bp_hysteresis_mmhg", relative=True),
+    Rule(AlarmKind.HR_HIGH, Vital.HR, Direction.ABOVE, AlarmPriority.MEDIUM, "hr_high",
+         "hr_hysteresis_per_min", delay="hr_delay_s"),
+    Rule(AlarmKind.HR_LOW, Vital.HR, Direction.BELOW, AlarmPriority.HIGH, "hr_low",
+         "hr_hysteresis_per_min", delay="hr_delay_s"),
+    Rule(AlarmKind.SPO2_LOW, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH, "spo2_low",
+         "spo2_hysteresis_pct", delay="spo2_delay_s", immediate_limit="spo2_critical"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    verdict: Verdict
+    finding: Finding | None = None
+    delay_s: float = 0.0
+
+
+def evaluate(
+    rule: Rule, value: float, *, limits: Limits, baseline: Baseline | None, ongoing: bool
+) -> Evaluation | None:
+    """Check `value` against `rule`; None when the rule cannot apply (no baseline yet)."""
+    limit = _limit(rule, limits, baseline)
+    if limit is None:
+        return None
+    if _beyond(rule.direction, value, limit):
+        return _present(rule, value, limit, limits, baseline)
+    margin = float(getattr(limits, rule.hysteresis))
+    band_edge = limit - margin if rule.direction is Direction.ABOVE else limit + margin
+    if ongoing and _beyond(rule.direction, value, band_edge):
+        return Evaluation(Verdict.HOLDING)
+    return Evaluation(Verdict.ABSENT)
+
+
+def _limit(rule: Rule, limits: Limits, baseline: Baseline | None) -> float | None:
+    setting = float(getattr(limits, rule.limit))
+    if not rule.relative:
+        return setting
+    base = baseline.value(rule.vital) if baseline else None
+    return None if base is None else base + setting
+
+
+def _beyond(direction: Direction, value: float, limit: float) -> bool:
+    return value > limit if direction is Direction.ABOVE else value < limit
+
+
+def _present(
+    rule: Rule, value: float, limit: float, limits: Limits, baseline: Baseline | None
+) -> Evaluation:
+    delay = float(getattr(limits, rule.delay)) if rule.delay else 0.0
+    if rule.immediate_limit:
+        critical = float(getattr(limits, rule.immediate_limit))
+        if _beyond(rule.direction, value, critical):
+            delay, limit = 0.0, critical
+    label, unit = LABELS[rule.vital], UNITS[rule.vital]
+    text = f"{label} {value:g} {rule.direction.value} {limit:g} {unit}"
+    if rule.relative and baseline is not None:
+        base = baseline.value(rule.vital) or 0.0
+        text += f" (baseline {base:g} + {getattr(limits, rule.limit):g})"
+    finding = Finding(
+        kind=rule.kind,
+        alarm_class=AlarmClass.PHYSIOLOGICAL,
+        priority=rule.priority,
+        value=value,
+        limit=limit,
+        text=text,
+        latching=rule.priority is AlarmPriority.HIGH,
+    )
+    return Evaluation(Verdict.PRESENT, finding, delay)
+
+
+def preinfusion_finding(sbp: float, dbp: float, limits: Limits) -> Finding | None:
+    """The pre-infusion BP check on one cuff reading: a warning, a do-not-start, or nothing."""
+    if sbp >= limits.preinfusion_sbp_stop or dbp >= limits.preinfusion_dbp_stop:
+        priority, advice = AlarmPriority.HIGH, "advise not to start"
+        sbp_limit, dbp_limit = limits.preinfusion_sbp_stop, limits.preinfusion_dbp_stop
+    elif sbp >= limits.preinfusion_sbp_warn or dbp >= limits.preinfusion_dbp_warn:
+        priority, advice = AlarmPriority.MEDIUM, "review before starting"
+        sbp_limit, dbp_limit = limits.preinfusion_sbp_warn, limits.preinfusion_dbp_warn
+    else:
+        return None
+    return Finding(
+        kind=AlarmKind.PREINFUSION_BP_HIGH,
+        alarm_class=AlarmClass.PHYSIOLOGICAL,
+        priority=priority,
+        value=sbp,
+        limit=sbp_limit,
+        text=f"Pre-infusion BP {sbp:g}/{dbp:g} >= {sbp_limit:g}/{dbp_limit:g} mmHg: {advice}",
+        latching=priority is AlarmPriority.HIGH,
+    )

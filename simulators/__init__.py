@@ -1,0 +1,1 @@
+"""Stand-ins for the hardware a clinic has: bedside monitors, infusion pumps and pagers."""
