@@ -1,0 +1,314 @@
+"""What the service publishes (contract v1): chair state, alarm transitions, recovery events,
+pages and its own status, with builders from the domain's events and chair state.
+
+Times go out as RFC 3339 UTC strings with milliseconds; the models also read them back, so a
+dashboard or a test validates what it receives with the same classes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from monitor import __version__
+from monitor.domain.alarms import Alarm
+from monitor.domain.baseline import compute_baseline
+from monitor.domain.chair import Chair
+from monitor.domain.events import AlarmTransition, RecoveryUpdate
+from monitor.domain.session import Session
+from monitor.wire.payloads import format_event_time, parse_event_time
+
+OutTime = Annotated[
+    float,
+    BeforeValidator(parse_event_time),
+    PlainSerializer(format_event_time, return_type=str),
+]
+
+
+class OutboundModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, extra="ignore")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class AlarmOut(OutboundModel):
+    alarm: str
+    ts: OutTime
+    site: str
+    chair: str
+    session: str | None
+    patient: str | None
+    kind: str
+    alarm_class: Literal["physiological", "technical"] = Field(alias="class")
+    priority: Literal["high", "medium", "low"]
+    state: Literal["active", "acknowledged", "latched", "cleared"]
+    value: float | None
+    limit: float | None
+    text: str
+    raised_at: OutTime
+    previous_state: str | None = None
+    reason: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: OutTime | None = None
+
+
+class RecoveryOut(OutboundModel):
+    ts: OutTime
+    site: str
+    chair: str
+    session: str
+    patient: str | None
+    status: Literal["watching", "recovered", "overdue", "recovered_late"]
+    infusion_stopped_at: OutTime
+    minutes_since_stop: float
+    window_minutes: float
+    tolerance: float
+    baseline: dict[str, float]
+    latest: dict[str, float]
+    off_baseline: dict[str, float]
+    consecutive_in_tolerance: int
+    recovered_at: OutTime | None = None
+
+
+class VitalOut(OutboundModel):
+    value: float
+    ts: OutTime
+    age_s: float
+
+
+class DeviceOut(OutboundModel):
+    state: Literal["online", "offline", "unknown"]
+    device: str | None = None
+    since: OutTime | None = None
+
+
+class BaselineOut(OutboundModel):
+    sbp: float | None = None
+    dbp: float | None = None
+    hr: float | None = None
+    spo2: float | None = None
+    source: str
+    nibp_readings: int
+    complete: bool
+    frozen: bool
+
+
+class InfusionOut(OutboundModel):
+    started_at: OutTime | None = None
+    stopped_at: OutTime | None = None
+    paused: bool = False
+    running_minutes: float = 0.0
+    planned_minutes: float | None = None
+    drug: str | None = None
+    dose_mg_per_kg: float | None = None
+
+
+class RecoveryStateOut(OutboundModel):
+    status: Literal["watching", "recovered", "overdue", "recovered_late"]
+    infusion_stopped_at: OutTime
+    minutes_since_stop: float
+    window_minutes: float
+    recovered_at: OutTime | None = None
+    off_baseline: dict[str, float] = {}
+
+
+class AudioOut(OutboundModel):
+    audible: bool
+    paused_until: OutTime | None = None
+    paused_by: str | None = None
+
+
+class ChairStateOut(OutboundModel):
+    ts: OutTime
+    site: str
+    chair: str
+    session: str | None
+    patient: str | None
+    phase: Literal["empty", "baseline", "infusing", "paused", "recovery", "discharged"]
+    phase_since: OutTime | None
+    device: DeviceOut
+    baseline: BaselineOut | None
+    infusion: InfusionOut | None
+    vitals: dict[str, VitalOut]
+    alarms: list[AlarmOut]
+    recovery: RecoveryStateOut | None
+    audio: AudioOut
+    limits: dict[str, float]
+
+
+class ServiceStatusOut(OutboundModel):
+    ts: OutTime | None = None
+    state: Literal["online", "offline"]
+    service: str = "infusion-monitor"
+    version: str = __version__
+    site: str
+
+
+class PageOut(OutboundModel):
+    page: str
+    ts: OutTime
+    alarm: str
+    chair: str
+    priority: Literal["high", "medium", "low"]
+    text: str
+
+
+# Builders ----------------------------------------------------------------------------------
+
+
+def alarm_out(t: AlarmTransition, *, site: str, chair: str, patient: str | None) -> AlarmOut:
+    return AlarmOut(
+        alarm=t.alarm,
+        ts=t.ts,
+        site=site,
+        chair=chair,
+        session=t.session,
+        patient=patient,
+        kind=t.kind,
+        alarm_class=t.alarm_class,
+        priority=t.priority,
+        state=t.state,
+        value=t.value,
+        limit=t.limit,
+        text=t.text,
+        raised_at=t.raised_at,
+        previous_state=t.previous_state,
+        reason=t.reason,
+        acknowledged_by=t.acknowledged_by,
+        acknowledged_at=t.acknowledged_at,
+    )
+
+
+def _alarm_view(a: Alarm, *, site: str, chair: str, patient: str | None) -> AlarmOut:
+    return AlarmOut(
+        alarm=a.id,
+        ts=a.updated_at,
+        site=site,
+        chair=chair,
+        session=a.session,
+        patient=patient,
+        kind=a.kind.value,
+        alarm_class=a.alarm_class.value,
+        priority=a.priority.value,
+        state=a.state.value,
+        value=a.value,
+        limit=a.limit,
+        text=a.text,
+        raised_at=a.raised_at,
+        acknowledged_by=a.acknowledged_by,
+        acknowledged_at=a.acknowledged_at,
+    )
+
+
+def recovery_out(
+    u: RecoveryUpdate, *, site: str, chair: str, session: Session | None
+) -> RecoveryOut:
+    return RecoveryOut(
+        ts=u.ts,
+        site=site,
+        chair=chair,
+        session=u.session,
+        patient=session.patient if session else None,
+        status=u.status,
+        infusion_stopped_at=u.infusion_stopped_at,
+        minutes_since_stop=u.minutes_since_stop,
+        window_minutes=session.limits.recovery_window_s / 60 if session else 20.0,
+        tolerance=session.limits.recovery_tolerance if session else 0.2,
+        baseline=u.baseline,
+        latest=u.latest,
+        off_baseline=u.off_baseline,
+        consecutive_in_tolerance=u.consecutive_in_tolerance,
+        recovered_at=u.recovered_at,
+    )
+
+
+def chair_state(chair: Chair, *, site: str, wall: float) -> ChairStateOut:
+    """The chair now, as published on its retained `state` topic."""
+    now = chair.clinical_now(wall)
+    state, session = chair.state, chair.session
+    patient = session.patient if session else None
+    alarms = sorted(state.board.alarms.values(), key=lambda a: (-a.priority.rank, a.raised_at))
+    return ChairStateOut(
+        ts=now,
+        site=site,
+        chair=chair.name,
+        session=session.id if session else None,
+        patient=patient,
+        phase=chair.phase.value,
+        phase_since=session.phase_since if session else None,
+        device=_device(chair),
+        baseline=_baseline(session),
+        infusion=_infusion(session, now),
+        vitals={
+            vital.value: VitalOut(value=value, ts=ts, age_s=round(max(0.0, now - ts), 1))
+            for vital, (ts, value) in state.latest.items()
+        },
+        alarms=[_alarm_view(a, site=site, chair=chair.name, patient=patient) for a in alarms],
+        recovery=_recovery(session, now),
+        audio=AudioOut(
+            audible=chair.audible,
+            paused_until=state.audio_paused_until,
+            paused_by=state.audio_paused_by,
+        ),
+        limits=chair.limits.as_dict(),
+    )
+
+
+def _device(chair: Chair) -> DeviceOut:
+    online = chair.state.device_online
+    label: Literal["online", "offline", "unknown"] = (
+        "unknown" if online is None else "online" if online else "offline"
+    )
+    return DeviceOut(state=label, device=chair.state.device_name, since=chair.state.device_since)
+
+
+def _baseline(session: Session | None) -> BaselineOut | None:
+    """The frozen baseline once the infusion started; before that, the provisional one."""
+    if session is None:
+        return None
+    frozen = session.baseline is not None
+    b = session.baseline or compute_baseline(session.samples, session.entered_baseline)
+    return BaselineOut(
+        sbp=b.sbp,
+        dbp=b.dbp,
+        hr=b.hr,
+        spo2=b.spo2,
+        source=b.source.value,
+        nibp_readings=b.nibp_readings,
+        complete=b.has_bp,
+        frozen=frozen,
+    )
+
+
+def _infusion(session: Session | None, now: float) -> InfusionOut | None:
+    if session is None or session.infusion.started_at is None:
+        return None
+    i = session.infusion
+    return InfusionOut(
+        started_at=i.started_at,
+        stopped_at=i.stopped_at,
+        paused=i.paused_at is not None,
+        running_minutes=round(i.running_s(now) / 60, 2),
+        planned_minutes=i.planned_minutes,
+        drug=i.drug,
+        dose_mg_per_kg=i.dose_mg_per_kg,
+    )
+
+
+def _recovery(session: Session | None, now: float) -> RecoveryStateOut | None:
+    if session is None or session.recovery is None:
+        return None
+    r = session.recovery
+    end = r.recovered_at if r.recovered_at is not None else now
+    if session.closed_at is not None and r.recovered_at is None:
+        end = session.closed_at
+    return RecoveryStateOut(
+        status=r.status.value,
+        infusion_stopped_at=r.stopped_at,
+        minutes_since_stop=round(max(0.0, end - r.stopped_at) / 60, 2),
+        window_minutes=r.window_s / 60,
+        recovered_at=r.recovered_at,
+        off_baseline=r.off_baseline,
+    )

@@ -1,0 +1,259 @@
+"""Payloads of MQTT contract v1 as pydantic models, and their translation to domain inputs.
+
+Inbound models are strict about types (a heart rate of "fast" or `true` is malformed) and ignore
+unknown extra fields, so newer devices keep working. Values that are well-formed but impossible
+(HR -5, SpO2 0) pass here on purpose: the domain records them as artefacts with a reason.
+`decode` is the one entry point: raw bytes and the topic kind in, a domain input out, or
+`PayloadError` with a reason fit for a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from monitor.domain.commands import (
+    Acknowledge,
+    Admit,
+    DeviceReport,
+    Discharge,
+    InfusionEvent,
+    Input,
+    PauseAudio,
+)
+from monitor.domain.session import Step
+from monitor.domain.vitals import Reading, Vital
+from monitor.wire.topics import Inbound
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+# Epoch seconds beyond this are almost certainly milliseconds (year 2200).
+_MAX_EPOCH_S = 7_258_118_400.0
+
+
+class PayloadError(ValueError):
+    """A payload that is not a valid contract v1 message; the text says why."""
+
+
+def parse_event_time(value: object) -> float:
+    """RFC 3339 with a zone, or epoch seconds, to epoch seconds."""
+    if isinstance(value, bool):
+        raise ValueError("ts must be an RFC 3339 time with a zone or epoch seconds, not a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+        if not math.isfinite(seconds) or not 0 <= seconds <= _MAX_EPOCH_S:
+            raise ValueError(f"ts {value} is not epoch seconds (milliseconds? divide by 1000)")
+        return seconds
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"ts {value!r} is not RFC 3339") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"ts {value!r} has no zone: add Z or +hh:mm")
+        return moment.timestamp()
+    raise ValueError("ts must be an RFC 3339 time with a zone or epoch seconds")
+
+
+def format_event_time(ts: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds: 2026-11-21T10:15:02.000Z."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+EventTime = Annotated[float, BeforeValidator(parse_event_time)]
+OutTime = Annotated[float, PlainSerializer(format_event_time, return_type=str)]
+Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class InboundModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class NibpIn(InboundModel):
+    sys: Number | None = None
+    dia: Number | None = None
+    map: Number | None = None
+
+
+class ReadingIn(InboundModel):
+    ts: EventTime
+    seq: Annotated[int, Field(ge=0)] | None = None
+    hr: Number | None = None
+    spo2: Number | None = None
+    nibp: NibpIn | None = None
+    technical: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = []
+
+    @model_validator(mode="after")
+    def _has_content(self) -> ReadingIn:
+        if self.hr is None and self.spo2 is None and self.nibp is None and not self.technical:
+            raise ValueError("a reading needs at least one of hr, spo2, nibp, technical")
+        return self
+
+    def to_domain(self) -> Reading:
+        nibp = self.nibp or NibpIn()
+        return Reading(
+            ts=self.ts,
+            seq=self.seq,
+            hr=self.hr,
+            spo2=self.spo2,
+            sbp=nibp.sys,
+            dbp=nibp.dia,
+            map=nibp.map,
+            technical=frozenset(self.technical),
+        )
+
+
+class DeviceIn(InboundModel):
+    ts: EventTime | None = None
+    state: Literal["online", "offline"]
+    device: Label | None = None
+
+    def to_domain(self) -> DeviceReport:
+        return DeviceReport(ts=self.ts, online=self.state == "online", device=self.device)
+
+
+class InfusionIn(InboundModel):
+    ts: EventTime
+    event: Literal["start", "pause", "resume", "stop"]
+    drug: Label | None = None
+    dose_mg_per_kg: Annotated[float, Field(gt=0, le=10)] | None = None
+    planned_minutes: Annotated[float, Field(gt=0, le=600)] | None = None
+
+    def to_domain(self) -> InfusionEvent:
+        return InfusionEvent(
+            ts=self.ts,
+            step=Step(self.event),
+            drug=self.drug,
+            dose_mg_per_kg=self.dose_mg_per_kg,
+            planned_minutes=self.planned_minutes,
+        )
+
+
+class BaselineIn(InboundModel):
+    sbp: Number | None = Field(default=None, validation_alias=AliasChoices("sbp", "sys"))
+    dbp: Number | None = Field(default=None, validation_alias=AliasChoices("dbp", "dia"))
+    hr: Number | None = None
+    spo2: Number | None = None
+
+    def to_domain(self) -> dict[Vital, float]:
+        values = {
+            Vital.SBP: self.sbp,
+            Vital.DBP: self.dbp,
+            Vital.HR: self.hr,
+            Vital.SPO2: self.spo2,
+        }
+        return {vital: value for vital, value in values.items() if value is not None}
+
+
+class AdmitIn(InboundModel):
+    ts: EventTime
+    command: Literal["admit"]
+    patient: Label
+    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
+    baseline: BaselineIn | None = None
+    limits: dict[str, Number] | None = None
+
+    def to_domain(self) -> Admit:
+        return Admit(
+            ts=self.ts,
+            patient=self.patient,
+            weight_kg=self.weight_kg,
+            baseline=self.baseline.to_domain() if self.baseline else {},
+            limits=dict(self.limits or {}),
+        )
+
+
+class DischargeIn(InboundModel):
+    ts: EventTime
+    command: Literal["discharge"]
+
+    def to_domain(self) -> Discharge:
+        return Discharge(ts=self.ts)
+
+
+class AcknowledgeIn(InboundModel):
+    ts: EventTime
+    command: Literal["acknowledge"]
+    alarm: Annotated[str, Field(min_length=1, max_length=64)]
+    by: Label
+
+    def to_domain(self) -> Acknowledge:
+        return Acknowledge(ts=self.ts, alarm=self.alarm, by=self.by)
+
+
+class PauseAudioIn(InboundModel):
+    ts: EventTime
+    command: Literal["pause_audio"]
+    seconds: Number
+    by: Label
+
+    def to_domain(self) -> PauseAudio:
+        return PauseAudio(ts=self.ts, seconds=self.seconds, by=self.by)
+
+
+class PagerReplyIn(InboundModel):
+    ts: EventTime
+    page: Annotated[str, Field(min_length=1, max_length=64)]
+    reply: Literal["accept", "decline"]
+
+
+SessionCommandIn = Annotated[AdmitIn | DischargeIn, Field(discriminator="command")]
+ChairCommandIn = Annotated[AcknowledgeIn | PauseAudioIn, Field(discriminator="command")]
+
+_ADAPTERS: dict[Inbound, TypeAdapter[Any]] = {
+    Inbound.VITALS: TypeAdapter(ReadingIn),
+    Inbound.DEVICE: TypeAdapter(DeviceIn),
+    Inbound.INFUSION: TypeAdapter(InfusionIn),
+    Inbound.SESSION: TypeAdapter(SessionCommandIn),
+    Inbound.COMMAND: TypeAdapter(ChairCommandIn),
+    Inbound.PAGER_REPLY: TypeAdapter(PagerReplyIn),
+}
+_BARE_DEVICE_STATES = {b"online", b"offline", b'"online"', b'"offline"'}
+
+
+def validate(kind: Inbound, payload: bytes) -> BaseModel:
+    """Validate `payload` as the contract message for `kind`; raise PayloadError with the reason."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    if kind is Inbound.DEVICE and payload.strip() in _BARE_DEVICE_STATES:
+        # Many devices set a plain-text Last Will; take it rather than lose an offline report.
+        payload = json.dumps({"state": payload.strip().strip(b'"').decode()}).encode()
+    try:
+        model: BaseModel = _ADAPTERS[kind].validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(_explain(exc)) from None
+    return model
+
+
+def decode(kind: Inbound, payload: bytes) -> Input:
+    """A chair message's payload as a domain input; raise PayloadError with the reason."""
+    model = validate(kind, payload)
+    to_domain = getattr(model, "to_domain", None)
+    if to_domain is None:
+        raise PayloadError(f"{kind.value} messages do not go to a chair")
+    result: Input = to_domain()
+    return result
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

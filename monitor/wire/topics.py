@@ -1,0 +1,99 @@
+"""MQTT topics of contract v1: parsing what comes in, building what goes out. Pure, no network.
+
+{root}/{site}/chair/{chair}/vitals | device | infusion | session | command   (in)
+{root}/{site}/pager/{pager}/reply                                          (in)
+{root}/{site}/chair/{chair}/state | alarm | recovery                       (out)
+{root}/{site}/pager/{pager}                                                (out)
+{root}/{site}/monitor/status                                               (out)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ROOT = re.compile(r"[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64})*")
+
+
+class TopicError(ValueError):
+    """A topic that is not part of the contract."""
+
+
+class Inbound(StrEnum):
+    VITALS = "vitals"
+    DEVICE = "device"
+    INFUSION = "infusion"
+    SESSION = "session"
+    COMMAND = "command"
+    PAGER_REPLY = "reply"
+
+
+class Outbound(StrEnum):
+    STATE = "state"
+    ALARM = "alarm"
+    RECOVERY = "recovery"
+
+
+CHAIR_INBOUND = (Inbound.VITALS, Inbound.DEVICE, Inbound.INFUSION, Inbound.SESSION, Inbound.COMMAND)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundTopic:
+    site: str
+    kind: Inbound
+    chair: str | None = None
+    pager: str | None = None
+
+
+def check_name(value: str, what: str) -> str:
+    """Return `value` if it is a valid site, chair or pager name; raise ValueError if not."""
+    if not NAME.fullmatch(value):
+        raise ValueError(f"{what} {value!r} must match [A-Za-z0-9_-]{{1,32}}")
+    return value
+
+
+def check_root(value: str) -> str:
+    if not ROOT.fullmatch(value):
+        raise ValueError(f"topic root {value!r} must be names of [A-Za-z0-9_-] joined by '/'")
+    return value
+
+
+def subscriptions(root: str, site: str) -> list[str]:
+    """The topic filters the service subscribes to for one site."""
+    chair = [f"{root}/{site}/chair/+/{kind.value}" for kind in CHAIR_INBOUND]
+    return [*chair, f"{root}/{site}/pager/+/{Inbound.PAGER_REPLY.value}"]
+
+
+def parse_inbound(topic: str, *, root: str) -> InboundTopic:
+    """Parse an inbound topic; raise TopicError saying what does not match."""
+    prefix = root + "/"
+    if not topic.startswith(prefix):
+        raise TopicError(f"topic {topic!r} is not under {root!r}")
+    parts = topic[len(prefix) :].split("/")
+    if len(parts) != 4:
+        raise TopicError(f"topic {topic!r} does not have the form {root}/SITE/chair/CHAIR/KIND")
+    site, group, name, leaf = parts
+    try:
+        check_name(site, "site")
+        check_name(name, group)
+    except ValueError as exc:
+        raise TopicError(str(exc)) from None
+    if group == "chair" and leaf in {k.value for k in CHAIR_INBOUND}:
+        return InboundTopic(site=site, kind=Inbound(leaf), chair=name)
+    if group == "pager" and leaf == Inbound.PAGER_REPLY.value:
+        return InboundTopic(site=site, kind=Inbound.PAGER_REPLY, pager=name)
+    raise TopicError(f"topic {topic!r}: no inbound message {group}/.../{leaf} in contract v1")
+
+
+def chair_topic(root: str, site: str, chair: str, kind: Outbound | Inbound) -> str:
+    return f"{root}/{site}/chair/{chair}/{kind.value}"
+
+
+def pager_topic(root: str, site: str, pager: str) -> str:
+    return f"{root}/{site}/pager/{pager}"
+
+
+def status_topic(root: str, site: str) -> str:
+    return f"{root}/{site}/monitor/status"
