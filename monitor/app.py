@@ -1,0 +1,190 @@
+"""The service: the core inside its adapters (broker link, store, HTTP), under one TaskGroup.
+
+`Service(settings)` builds everything and touches nothing; `await service.run()` restores the
+chairs from the store, then runs the store writer, the broker link, the clock tick and the HTTP
+server as named tasks until `stop()`. On stop it says `offline` on its status topic (a clean
+disconnect does not fire the Last Will), writes final snapshots and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from monitor.api import MAX_TICK_LAG_S, create_api
+from monitor.domain.clinic import Clinic
+from monitor.ingest import Ingest, Outgoing, Result, restore_chair
+from monitor.metrics import Metrics
+from monitor.mqtt import MqttLink
+from monitor.settings import Settings
+from monitor.store import Store
+from monitor.wire.topics import subscriptions
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.site = settings.site
+        self.metrics = Metrics()
+        self.clinic = Clinic(limits=settings.clinic_limits(), chairs=settings.chairs)
+        self.store = Store(settings.sqlite_path())
+        self.ingest = Ingest(
+            self.clinic,
+            site=settings.site,
+            root=settings.root,
+            metrics=self.metrics,
+            heartbeat_s=settings.heartbeat_s,
+            snapshot_s=settings.snapshot_s,
+        )
+        client_id = settings.client_id or f"infusion-monitor-{settings.site}-{secrets.token_hex(3)}"
+        self.link = MqttLink(
+            settings.broker_address(),
+            client_id=client_id,
+            subscriptions=subscriptions(settings.root, settings.site),
+            will=self.ingest.status(False, None),
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            metrics=self.metrics,
+        )
+        self.last_tick: float | None = None
+        self.http: uvicorn.Server | None = None
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        self._restore()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                running = [
+                    tasks.create_task(self.store.run(), name="store-writer"),
+                    tasks.create_task(self.link.run(), name="mqtt-link"),
+                    tasks.create_task(self._tick(), name="clock-tick"),
+                ]
+                http = self._http_task(tasks)
+                await self._stopping.wait()
+                await self._say_offline()
+                if self.http is not None and http is not None:
+                    self.http.should_exit = True
+                    await http
+                for task in running:
+                    task.cancel()
+        finally:
+            self.store.flush()
+            for row in self.ingest.final_snapshots(time.time()):
+                self.store.queue.put_nowait(row)
+            self.store.close()
+
+    def health(self, wall: float) -> dict[str, Any]:
+        lag = None if self.last_tick is None else round(wall - self.last_tick, 3)
+        connected = self.link.connected.is_set()
+        store_ok = self.store.failed_batches == 0
+        return {
+            "ready": connected and store_ok and lag is not None and lag < MAX_TICK_LAG_S,
+            "site": self.site,
+            "broker": {
+                "url": self.link.broker.url,
+                "connected": connected,
+                "connected_since": self.link.connected_since,
+                "last_error": self.link.last_error,
+                "outbox": self.link.outbox.qsize(),
+            },
+            "store": {
+                "ok": store_ok,
+                "queue": self.store.queue.qsize(),
+                "written": self.store.written,
+                "failed_batches": self.store.failed_batches,
+            },
+            "tick_lag_s": lag,
+            "chairs": sum(1 for _ in self.clinic),
+        }
+
+    # Tasks -------------------------------------------------------------------------------
+
+    async def _on_message(self, topic: str, payload: bytes, wall: float) -> None:
+        started = time.perf_counter()
+        try:
+            result = self.ingest.message(topic, payload, wall)
+        except Exception:
+            # A bug must not stop the monitoring of every other chair: log it, count it, go on.
+            log.exception("internal error handling a message on %s", topic)
+            self.metrics.messages.labels("unknown", "internal_error").inc()
+            return
+        await self._deliver(result)
+        self.metrics.latency.observe(time.perf_counter() - started)
+
+    def _on_connect(self) -> list[Outgoing]:
+        wall = time.time()
+        return [self.ingest.status(True, wall), *self.ingest.states(wall)]
+
+    async def _tick(self) -> None:
+        while True:
+            wall = time.time()
+            try:
+                await self._deliver(self.ingest.tick(wall))
+            except Exception:
+                log.exception("internal error in the clock tick")
+            self.last_tick = wall
+            await asyncio.sleep(self.settings.tick_s)
+
+    async def _deliver(self, result: Result) -> None:
+        for message in result.outgoing:
+            self.link.publish(message)
+        await self.store.submit(result.rows)
+        self.metrics.store_depth.set(self.store.queue.qsize())
+
+    async def _say_offline(self) -> None:
+        if self.link.connected.is_set():
+            self.link.publish(self.ingest.status(False, time.time()))
+            await self.link.flush(within_s=2.0)
+
+    def _http_task(self, tasks: asyncio.TaskGroup) -> asyncio.Task[None] | None:
+        address = self.settings.http_address()
+        if address is None:
+            return None
+        config = uvicorn.Config(
+            create_api(self),
+            host=address.host,
+            port=address.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self.http = _QuietServer(config)
+        return tasks.create_task(self.http.serve(), name="http")
+
+    def _restore(self) -> None:
+        restored = []
+        for chair, snapshot in self.store.snapshots(self.site):
+            try:
+                restore_chair(self.clinic, snapshot)
+                restored.append(chair)
+            except ValueError:
+                log.exception("cannot restore chair %s from its snapshot; it starts empty", chair)
+        if restored:
+            log.info("restored %d chairs from the store: %s", len(restored), ", ".join(restored))
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the HTTP server listens on (useful with port 0)."""
+        if self.http is None or not self.http.servers:
+            return None
+        port: int = self.http.servers[0].sockets[0].getsockname()[1]
+        return port
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -1,0 +1,195 @@
+"""`infusion-monitor`: serve, demo, replay.
+
+Exit codes: 0 success, 2 bad usage or configuration (the message says what to fix), 1 other
+failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor import __version__
+from monitor.app import Service
+from monitor.broker import local_broker
+from monitor.replay import JournalError, describe, read_journal, replay
+from monitor.settings import Settings, SettingsError, load_settings
+from monitor.store import StoreError
+
+log = logging.getLogger("monitor")
+
+DEMO_LOGIN = "the dashboard's login arrives with the dashboard; this demo serves the read-only API"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.run(args)
+    except SettingsError as exc:
+        print(f"infusion-monitor: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (StoreError, JournalError, OSError) as exc:
+        print(f"infusion-monitor: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infusion-monitor",
+        description="Live vital-signs monitoring for IV ketamine infusion clinics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the monitoring service")
+    _service_options(serve)
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="a broker, the service and a simulated clinic")
+    demo.add_argument("--chairs", type=int, default=12, help="simulated chairs (default 12)")
+    demo.add_argument("--speed", type=float, default=1.0, help="story seconds per second")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--broker", help="use this broker instead of starting one")
+    demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT (default 127.0.0.1:8080)")
+    demo.add_argument("--db", help="sqlite:///PATH (default: a fresh file in a temporary folder)")
+    demo.add_argument("--site", default="demo")
+    demo.add_argument("--log-level", default="INFO")
+    demo.set_defaults(run=_demo)
+
+    play = commands.add_parser("replay", help="run a recorded journal through the core offline")
+    play.add_argument("file", help="a JSONL journal, or sqlite:///PATH of a service store")
+    play.add_argument("--config", type=Path, help="TOML settings (site, limits, chairs)")
+    play.add_argument("--site")
+    play.add_argument("--format", choices=("text", "jsonl"), default="text")
+    play.set_defaults(run=_replay)
+    return parser
+
+
+def _service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help="mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)")
+    parser.add_argument("--site", help="the site this service monitors (default main)")
+    parser.add_argument("--db", help="sqlite:///PATH (default sqlite:///infusion-monitor.db)")
+    parser.add_argument("--http", help="HOST:PORT for health, metrics and API, or 'off'")
+    parser.add_argument("--config", type=Path, help="a TOML file with any of these options")
+    parser.add_argument("--root", help="MQTT topic root (default clinic)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("broker", "site", "db", "http", "root", "log_level")
+    }
+    return load_settings(getattr(args, "config", None), **flags, **extra)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _logging(settings.log_level)
+    return asyncio.run(_run_service(settings))
+
+
+async def _run_service(settings: Settings) -> int:
+    service = Service(settings)
+    _on_signals(service.stop)
+    log.info(
+        "monitoring site %s via %s; store %s; http %s",
+        settings.site, settings.broker, settings.db, settings.http,
+    )  # fmt: skip
+    await service.run()
+    return 0
+
+
+def _on_signals(stop: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.chairs < 1 or args.speed <= 0:
+        raise SettingsError("--chairs must be at least 1 and --speed above 0")
+    db = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='infusion-demo-')}/demo.db"
+    settings = load_settings(None, broker=args.broker, site=args.site, db=db, http=args.http)
+    _logging(args.log_level)
+    return asyncio.run(_run_demo(settings, args, own_broker=args.broker is None))
+
+
+async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker: bool) -> int:
+    from simulators.demo_clinic import run_demo_clinic
+
+    broker = local_broker() if own_broker else None
+    if broker is not None:
+        await broker.start()
+        settings = load_settings(
+            None, broker=f"mqtt://127.0.0.1:{broker.port}", site=settings.site, db=settings.db,
+            http=settings.http,
+        )  # fmt: skip
+    address = settings.broker_address()
+    service = Service(settings)
+    _on_signals(service.stop)
+    http = settings.http_address()
+    print(
+        f"infusion-monitor demo: broker {address.url} ({broker.kind if broker else 'external'}), "
+        f"site {settings.site}, {args.chairs} chairs at speed {args.speed:g}, store {settings.db}\n"
+        f"  chairs: http://{http.host}:{http.port}/api/chairs   health: /healthz   metrics: /metrics\n"
+        f"  watch:  mosquitto_sub -p {address.port} -t '{settings.root}/{settings.site}/#' -v\n"
+        f"  Ctrl-C stops the demo."
+        if http
+        else f"infusion-monitor demo: broker {address.url}",
+        flush=True,
+    )
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            service_task = tasks.create_task(service.run(), name="service")
+            await asyncio.wait_for(service.link.connected.wait(), 15)
+            clinic = tasks.create_task(
+                run_demo_clinic(
+                    host=address.host, port=address.port, site=settings.site, root=settings.root,
+                    chairs=args.chairs, speed=args.speed, seed=args.seed,
+                ),
+                name="demo-clinic",
+            )  # fmt: skip
+            await service_task
+            clinic.cancel()
+    finally:
+        if broker is not None:
+            await broker.stop()
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, site=args.site, db="sqlite:///:memory:", http="off")
+    alarms = replay(read_journal(args.file), settings)
+    for alarm in alarms:
+        print(alarm.model_dump_json() if args.format == "jsonl" else describe(alarm))
+    if args.format == "text":
+        raised = sum(1 for a in alarms if a.previous_state is None)
+        print(f"{len(alarms)} alarm transitions, {raised} alarms raised", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The service's own numbers, for /metrics (Prometheus) and /healthz, and a log that repeats
+itself at most once a minute per topic and reason."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+SUPPRESS_S = 60.0
+
+
+class Metrics:
+    """One registry per service instance (never the global one), so tests can run several."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter(
+            "infusion_messages", "Inbound MQTT messages by kind and outcome", ["kind", "outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.artefacts = Counter(
+            "infusion_artefacts", "Values set aside as artefacts", ["vital"], registry=r
+        )
+        self.alarm_transitions = Counter(
+            "infusion_alarm_transitions", "Alarm transitions", ["kind", "state"], registry=r
+        )
+        self.published = Counter("infusion_published", "MQTT messages published", registry=r)
+        self.publish_dropped = Counter(
+            "infusion_publish_dropped", "Outbound messages dropped: outbox full", registry=r
+        )
+        self.inbound_dropped = Counter(
+            "infusion_inbound_dropped", "Inbound messages dropped: intake queue full", registry=r
+        )
+        self.reconnects = Counter("infusion_mqtt_reconnects", "Broker (re)connections", registry=r)
+        self.connected = Gauge("infusion_mqtt_connected", "1 while connected", registry=r)
+        self.outbox_depth = Gauge("infusion_outbox_depth", "Outbound queue length", registry=r)
+        self.store_depth = Gauge("infusion_store_queue_depth", "Rows waiting", registry=r)
+        self.latency = Histogram(
+            "infusion_processing_seconds",
+            "Time from receipt to events published to the outbox",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
+            registry=r,
+        )
+
+    def count(self, counter: Counter, *labels: str) -> int:
+        """Current value of a counter (for /healthz and tests)."""
+        sample = counter.labels(*labels) if labels else counter
+        return int(sample._value.get())
+
+
+@dataclass
+class QuietLog:
+    """Logs the first occurrence of each (topic, reason class) and then at most once a minute,
+    saying how many were suppressed in between."""
+
+    logger: logging.Logger
+    _last: dict[tuple[str, str], float] = field(default_factory=dict)
+    _suppressed: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def warning(self, wall: float, *, topic: str, category: str, reason: str) -> None:
+        key = (topic, category)
+        last = self._last.get(key)
+        if last is not None and wall - last < SUPPRESS_S:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last[key] = wall
+        more = self._suppressed.pop(key, 0)
+        extra = f" ({more} more like this in the last minute)" if more else ""
+        self.logger.warning("%s on %s: %s%s", category, topic, reason, extra)

@@ -1,0 +1,167 @@
+"""The broker link: connect with a Last Will, subscribe, receive, publish, and reconnect.
+
+How this works: `MqttLink.run` loops around `async with aiomqtt.Client(...)` (the client is
+reusable but not re-entrant). On every connection it publishes the service status `online`
+(retained; the Last Will says `offline`), subscribes again, and calls `on_connect` for what must
+be republished (every chair's retained state). Inside a connection, one task receives and one
+publishes from a bounded outbox. A lost connection backs off with full jitter, capped, and tries
+again forever; cancellation is never swallowed. TCP_NODELAY is set on the socket: without it an
+alarm published right after the PUBACK of the reading that caused it waits for Nagle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+
+from monitor.ingest import Outgoing
+from monitor.metrics import Metrics
+from monitor.settings import BrokerAddress
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 0.25
+BACKOFF_CAP_S = 10.0
+OUTBOX_SIZE = 10_000
+INTAKE_SIZE = 10_000
+
+
+class MqttLink:
+    def __init__(
+        self,
+        broker: BrokerAddress,
+        *,
+        client_id: str,
+        subscriptions: list[str],
+        will: Outgoing,
+        on_message: Callable[[str, bytes, float], Awaitable[None]],
+        on_connect: Callable[[], list[Outgoing]],
+        metrics: Metrics,
+    ) -> None:
+        self.broker, self.client_id, self.subscriptions = broker, client_id, subscriptions
+        self.will, self.on_message, self.on_connect, self.metrics = (
+            will,
+            on_message,
+            on_connect,
+            metrics,
+        )
+        self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+        self._retry: deque[Outgoing] = deque()
+        self.connected = asyncio.Event()
+        self.last_error: str | None = None
+        self.connected_since: float | None = None
+
+    def publish(self, message: Outgoing) -> None:
+        """Queue a message; when the outbox is full the oldest goes, counted and logged."""
+        if self.outbox.full():
+            dropped = self.outbox.get_nowait()
+            self.metrics.publish_dropped.inc()
+            log.error("outbox full (%d): dropped a message for %s", OUTBOX_SIZE, dropped.topic)
+        self.outbox.put_nowait(message)
+        self.metrics.outbox_depth.set(self.outbox.qsize())
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._session()
+            except* aiomqtt.MqttError as group:
+                self.last_error = str(group.exceptions[0])
+            self._disconnected()
+            attempt += 1
+            delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+            log.warning(
+                "broker %s unreachable (%s); retrying in %.1f s",
+                self.broker.url,
+                self.last_error,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            if self.connected_since is not None:
+                attempt = 0
+
+    def _disconnected(self) -> None:
+        self.connected.clear()
+        self.metrics.connected.set(0)
+
+    async def _session(self) -> None:
+        will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=True)
+        client = aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            username=self.broker.username,
+            password=self.broker.password,
+            identifier=self.client_id,
+            will=will,
+            clean_session=True,
+            keepalive=10,
+            timeout=10,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            queue_type=_bounded_intake(self.metrics),
+        )
+        self.connected_since = None
+        async with client:
+            for topic in self.subscriptions:
+                await client.subscribe(topic, qos=1)
+            for message in self.on_connect():
+                self._retry.append(message)
+            self.connected_since = time.time()
+            self.connected.set()
+            self.metrics.connected.set(1)
+            self.metrics.reconnects.inc()
+            log.info(
+                "connected to %s, subscribed to %s", self.broker.url, ", ".join(self.subscriptions)
+            )
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._send(client), name="mqtt-send")
+                tasks.create_task(self._receive(client), name="mqtt-receive")
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            await self.on_message(message.topic.value, data, time.time())
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        while True:
+            message = self._retry.popleft() if self._retry else await self.outbox.get()
+            self.metrics.outbox_depth.set(self.outbox.qsize())
+            try:
+                await client.publish(
+                    message.topic, message.payload, qos=message.qos, retain=message.retain
+                )
+            except aiomqtt.MqttError:
+                self._retry.appendleft(message)
+                raise
+            self.metrics.published.inc()
+
+    async def flush(self, within_s: float) -> None:
+        """Wait until the outbox is empty (or `within_s`), e.g. before a clean shutdown."""
+        deadline = time.monotonic() + within_s
+        while (self.outbox.qsize() or self._retry) and time.monotonic() < deadline:
+            if not self.connected.is_set():
+                return
+            await asyncio.sleep(0.01)
+
+
+def _bounded_intake(metrics: Metrics) -> type[asyncio.Queue[Any]]:
+    """aiomqtt's intake queue, bounded; a message it cannot take is counted (aiomqtt logs it)."""
+
+    class BoundedIntake(asyncio.Queue[Any]):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize=maxsize or INTAKE_SIZE)
+
+        def put_nowait(self, item: Any) -> None:
+            if self.full():
+                metrics.inbound_dropped.inc()
+            super().put_nowait(item)
+
+    return BoundedIntake
