@@ -50,7 +50,14 @@ from monitor.domain.technical import (
     overdue_finding,
     stale_finding,
 )
-from monitor.domain.vitals import PLAUSIBLE_RANGE, Reading, Screened, Vital, screen
+from monitor.domain.vitals import (
+    MIN_PULSE_PRESSURE_MMHG,
+    PLAUSIBLE_RANGE,
+    Reading,
+    Screened,
+    Vital,
+    screen,
+)
 
 
 @dataclass(slots=True)
@@ -69,7 +76,7 @@ class ChairState:
     clock_ts: float | None = None
     clock_wall: float | None = None
     last_reading_ts: float | None = None
-    last_seq: int | None = None
+    last_reading_key: str | None = None
     latest: dict[Vital, tuple[float, float]] = field(default_factory=dict)
     valid_wall: dict[Vital, float] = field(default_factory=dict)
     audio_paused_until: float | None = None
@@ -183,16 +190,15 @@ class Chair:
         return [*self.state.board.present(finding, ts=ts, session=self.session_ref)]
 
     def _reading(self, reading: Reading, wall: float) -> list[Event]:
-        last = self.state.last_reading_ts
-        if last is not None and reading.ts <= last:
-            same = reading.ts == last and reading.seq == self.state.last_seq
-            why = (
-                "duplicate of the previous reading"
-                if same
-                else f"older than the last reading ({last:.3f})"
-            )
+        last, key = self.state.last_reading_ts, _reading_key(reading)
+        if last is not None and reading.ts == last and key == self.state.last_reading_key:
+            return [
+                ReadingRejected(reading.ts, "duplicate of the previous reading", self.session_ref)
+            ]
+        if last is not None and reading.ts < last:
+            why = f"older than the last reading ({last:.3f}): out of order, or the device clock went back"
             return [ReadingRejected(reading.ts, why, self.session_ref)]
-        self.state.last_reading_ts, self.state.last_seq = reading.ts, reading.seq
+        self.state.last_reading_ts, self.state.last_reading_key = reading.ts, key
         events: list[Event] = []
         if self.state.device_online is not True:
             events += self._device(DeviceReport(reading.ts, True, self.state.device_name), wall)
@@ -288,7 +294,7 @@ class Chair:
         board = self.state.board
         if session is None or not session.phase.open or board.ongoing(AlarmKind.MONITOR_OFFLINE):
             return []
-        since = self.state.session_wall or wall
+        since = self.state.session_wall if self.state.session_wall is not None else wall
         silent = {
             vital: wall - max(self.state.valid_wall.get(vital, since), since)
             for vital in (Vital.HR, Vital.SPO2, Vital.SBP)
@@ -304,10 +310,7 @@ class Chair:
         previous = self.phase
         next_phase(previous, Step.ADMIT)
         limits = self.clinic_limits.with_overrides(admit.limits)
-        for vital, value in admit.baseline.items():
-            low, high = PLAUSIBLE_RANGE[vital]
-            if not low <= value <= high:
-                raise LimitsError(f"baseline {vital.value} {value:g} outside {low:g}-{high:g}")
+        _check_entered_baseline(admit.baseline)
         self.state.sessions_opened += 1
         sid = session_id(self.name, admit.ts, self.state.sessions_opened)
         self.state.session = Session(
@@ -418,6 +421,22 @@ class Chair:
 
 
 _AFTER_START = (Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
+
+
+def _check_entered_baseline(baseline: dict[Vital, float]) -> None:
+    for vital, value in baseline.items():
+        low, high = PLAUSIBLE_RANGE[vital]
+        if not low <= value <= high:
+            raise LimitsError(f"baseline {vital.value} {value:g} outside {low:g}-{high:g}")
+    sbp, dbp = baseline.get(Vital.SBP), baseline.get(Vital.DBP)
+    if sbp is not None and dbp is not None and sbp - dbp < MIN_PULSE_PRESSURE_MMHG:
+        raise LimitsError(f"baseline BP {sbp:g}/{dbp:g} is not a blood pressure (SBP/DBP swapped?)")
+
+
+def _reading_key(reading: Reading) -> str:
+    """What makes a reading the same as another with the same time (a redelivered message)."""
+    values = (reading.seq, reading.hr, reading.spo2, reading.sbp, reading.dbp, reading.map)
+    return f"{values}{sorted(reading.technical)}"
 
 
 def _command_name(item: TimedInput) -> str:

@@ -11,6 +11,7 @@ from monitor.domain.session import Step
 from monitor.domain.vitals import Reading, Vital
 
 MAX_AUDIO_PAUSE_S = 600.0
+INFUSION_STEPS = (Step.START, Step.PAUSE, Step.RESUME, Step.STOP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,10 @@ class InfusionEvent:
     drug: str | None = None
     dose_mg_per_kg: float | None = None
     planned_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.step not in INFUSION_STEPS:
+            raise ValueError(f"an infusion event is start, pause, resume or stop, not {self.step}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ switch an alarm off.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -66,7 +67,9 @@ class Limits:
 
     def check(self) -> None:
         problems = [
-            f"{name} must be positive" for name, value in asdict(self).items() if value <= 0
+            f"{name} must be positive"
+            for name, value in asdict(self).items()
+            if not math.isfinite(value) or value <= 0
         ]
         for low, high in (
             ("sbp_low", "sbp_high"),

@@ -94,7 +94,7 @@ class Infusion:
         """Seconds of infusion delivered by `now`, pauses excluded."""
         if self.started_at is None:
             return 0.0
-        end = self.stopped_at or self.paused_at or now
+        end = next((t for t in (self.stopped_at, self.paused_at) if t is not None), now)
         return max(0.0, end - self.started_at - self.paused_s)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -42,6 +43,9 @@ from monitor.wire.topics import Inbound
 MAX_PAYLOAD_BYTES = 64 * 1024
 # Epoch seconds beyond this are almost certainly milliseconds (year 2200).
 _MAX_EPOCH_S = 7_258_118_400.0
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?"
+_RFC3339 = re.compile(_DATE_TIME + r"([Zz]|[+-]\d{2}:\d{2})")
+_RFC3339_NO_ZONE = re.compile(_DATE_TIME)
 
 
 class PayloadError(ValueError):
@@ -53,18 +57,19 @@ def parse_event_time(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("ts must be an RFC 3339 time with a zone or epoch seconds, not a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = float(value) if -_MAX_EPOCH_S <= value <= _MAX_EPOCH_S * 1e6 else math.inf
         if not math.isfinite(seconds) or not 0 <= seconds <= _MAX_EPOCH_S:
             raise ValueError(f"ts {value} is not epoch seconds (milliseconds? divide by 1000)")
         return seconds
     if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"ts {value!r} is not RFC 3339") from None
-        if moment.tzinfo is None:
+        if _RFC3339_NO_ZONE.fullmatch(value):
             raise ValueError(f"ts {value!r} has no zone: add Z or +hh:mm")
-        return moment.timestamp()
+        if not _RFC3339.fullmatch(value):
+            raise ValueError(f"ts {value!r} is not RFC 3339 (2026-11-21T10:15:02.000Z)")
+        try:
+            return datetime.fromisoformat(value.upper()).timestamp()
+        except ValueError:
+            raise ValueError(f"ts {value!r} is not RFC 3339: no such date and time") from None
     raise ValueError("ts must be an RFC 3339 time with a zone or epoch seconds")
 
 
@@ -96,11 +101,16 @@ class ReadingIn(InboundModel):
     hr: Number | None = None
     spo2: Number | None = None
     nibp: NibpIn | None = None
-    technical: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = []
+    technical: Annotated[
+        list[Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f]+$")]], Field(max_length=16)
+    ] = []
 
     @model_validator(mode="after")
     def _has_content(self) -> ReadingIn:
-        if self.hr is None and self.spo2 is None and self.nibp is None and not self.technical:
+        cuff = self.nibp and any(
+            v is not None for v in (self.nibp.sys, self.nibp.dia, self.nibp.map)
+        )
+        if self.hr is None and self.spo2 is None and not cuff and not self.technical:
             raise ValueError("a reading needs at least one of hr, spo2, nibp, technical")
         return self
 
