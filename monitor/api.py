@@ -7,9 +7,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Response
+from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import __version__
+from monitor.overview import render_overview
 from monitor.wire.outbound import ChairStateOut, chair_state
 
 if TYPE_CHECKING:
@@ -25,6 +27,12 @@ def create_api(service: Service) -> FastAPI:
         version=__version__,
         description="Live vital-signs monitoring for IV ketamine infusion clinics.",
     )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview() -> str:
+        wall = time.time()
+        chairs = [chair_state(c, site=service.site, wall=wall) for c in service.clinic]
+        return render_overview(chairs, site=service.site, now=wall)
 
     @app.get("/healthz")
     def healthz(response: Response) -> dict[str, Any]:

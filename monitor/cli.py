@@ -154,7 +154,7 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
     print(
         f"infusion-monitor demo: broker {address.url} ({broker.kind if broker else 'external'}), "
         f"site {settings.site}, {args.chairs} chairs at speed {args.speed:g}, store {settings.db}\n"
-        f"  chairs: http://{http.host}:{http.port}/api/chairs   health: /healthz   metrics: /metrics\n"
+        f"  overview: http://{http.host}:{http.port}/   chairs: /api/chairs   health: /healthz   metrics: /metrics\n"
         f"  watch:  mosquitto_sub -p {address.port} -t '{settings.root}/{settings.site}/#' -v\n"
         f"  Ctrl-C stops the demo."
         if http
