@@ -27,6 +27,7 @@ max_queued_messages 100000
 max_queued_bytes 0
 max_inflight_messages 100
 max_packet_size 1048576
+set_tcp_nodelay true
 log_dest stderr
 log_type error
 log_type warning
