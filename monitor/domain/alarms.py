@@ -219,7 +219,7 @@ class AlarmBoard:
             session=session,
         )
         self.alarms[alarm.kind] = alarm
-        return _transition(alarm, previous=None)
+        return as_transition(alarm, previous=None)
 
     def _update(self, alarm: Alarm, finding: Finding, ts: float) -> list[AlarmTransition]:
         if finding.priority.rank > alarm.priority.rank:
@@ -248,12 +248,13 @@ class AlarmBoard:
             self.alarms.pop(alarm.kind, None)
         else:
             self.alarms[alarm.kind] = moved
-        return _transition(moved, previous=alarm.state, trigger=trigger)
+        return as_transition(moved, previous=alarm.state, trigger=trigger)
 
 
-def _transition(
-    alarm: Alarm, *, previous: AlarmState | None, trigger: Trigger | None = None
+def as_transition(
+    alarm: Alarm, *, previous: AlarmState | None = None, trigger: Trigger | None = None
 ) -> AlarmTransition:
+    """The alarm as a transition event (also how a chair's current alarms are shown)."""
     return AlarmTransition(
         alarm=alarm.id,
         ts=alarm.updated_at,

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from monitor import __version__
-from monitor.domain.alarms import Alarm
+from monitor.domain.alarms import Alarm, as_transition
 from monitor.domain.baseline import compute_baseline
 from monitor.domain.chair import Chair
 from monitor.domain.events import AlarmTransition, RecoveryUpdate
@@ -182,24 +182,7 @@ def alarm_out(t: AlarmTransition, *, site: str, chair: str, patient: str | None)
 
 
 def _alarm_view(a: Alarm, *, site: str, chair: str, patient: str | None) -> AlarmOut:
-    return AlarmOut(
-        alarm=a.id,
-        ts=a.updated_at,
-        site=site,
-        chair=chair,
-        session=a.session,
-        patient=patient,
-        kind=a.kind.value,
-        alarm_class=a.alarm_class.value,
-        priority=a.priority.value,
-        state=a.state.value,
-        value=a.value,
-        limit=a.limit,
-        text=a.text,
-        raised_at=a.raised_at,
-        acknowledged_by=a.acknowledged_by,
-        acknowledged_at=a.acknowledged_at,
-    )
+    return alarm_out(as_transition(a), site=site, chair=chair, patient=patient)
 
 
 def recovery_out(
