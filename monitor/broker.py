@@ -120,13 +120,14 @@ class EmbeddedBroker:
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-            "sys_interval": 0,
-            "auth": {"allow-anonymous": True},
-            "topic-check": {"enabled": False},
+            # Only what the demo needs: no $SYS topics, no packet logging.
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
         }
+        logging.getLogger("amqtt").setLevel(logging.ERROR)  # it logs every dropped connection
         self._broker = AmqttBroker(config)
-        await self._broker.start()
-        await wait_for_port(self.port)
+        await self._broker.start()  # listening when it returns (a probe connection would leak)
 
     async def stop(self) -> None:
         if self._broker is not None:
