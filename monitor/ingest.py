@@ -1,7 +1,9 @@
 """From an MQTT message to what the service publishes and stores: topic, payload, chair, core.
 
 Synchronous and clock-free like the core (the wall time is an argument), so the async adapter
-around it stays thin. Bad input never raises out of here: each bad message is counted, logged
+around it stays thin. A chair's retained state is published at once when something happened
+(an alarm transition, a phase change, a rejection) and otherwise coalesced: new values go out
+with the next clock tick, so a burst of readings costs one state message per chair per tick. Bad input never raises out of here: each bad message is counted, logged
 (at most once a minute per topic and reason), stored with its reason, and dropped.
 """
 
@@ -71,6 +73,7 @@ class Ingest:
         self.quiet = QuietLog(log)
         self._published: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._snapshot_due: dict[str, float] = {}
+        self._dirty: set[str] = set()  # chairs with new values not yet published
 
     def status(self, online: bool, wall: float | None) -> Outgoing:
         payload = ServiceStatusOut(ts=wall, state="online" if online else "offline", site=self.site)
@@ -108,7 +111,10 @@ class Ingest:
         if isinstance(item, Reading) and not rejected:
             result.rows.append(self._reading_row(chair, item, wall))
         result.extend(self._events(chair, events, wall))
-        result.outgoing.append(self._state(chair, wall))
+        if any(not isinstance(e, ArtefactRecorded) for e in events) or rejected:
+            result.outgoing.append(self._state(chair, wall))  # something happened: show it now
+        else:
+            self._dirty.add(chair.name)  # new values: coalesced into the next tick
         return result
 
     def tick(self, wall: float) -> Result:
@@ -120,6 +126,7 @@ class Ingest:
             published = self._published.get(chair.name)
             if (
                 published is None
+                or chair.name in self._dirty
                 or published[0] != _signature(chair)
                 or wall - published[1] >= self.heartbeat_s
             ):
@@ -189,6 +196,7 @@ class Ingest:
 
     def _state(self, chair: Chair, wall: float) -> Outgoing:
         self._published[chair.name] = (_signature(chair), wall)
+        self._dirty.discard(chair.name)
         state = chair_state(chair, site=self.site, wall=wall)
         topic = chair_topic(self.root, self.site, chair.name, Outbound.STATE)
         return Outgoing(topic, state.to_json(), retain=True)

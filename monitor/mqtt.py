@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 10.0
 OUTBOX_SIZE = 10_000
-INTAKE_SIZE = 10_000
+INTAKE_SIZE = 50_000  # about 50 MB at most; beyond it aiomqtt drops, we count
 SEND_BATCH = 64
 
 
@@ -108,6 +108,7 @@ class MqttLink:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             queue_type=_bounded_intake(self.metrics),
         )
+        client.pending_calls_threshold = SEND_BATCH + 1  # a full batch in flight is by design
         self.connected_since = None
         async with client:
             for topic in self.subscriptions:
