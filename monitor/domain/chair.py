@@ -76,7 +76,7 @@ class ChairState:
     clock_ts: float | None = None
     clock_wall: float | None = None
     last_reading_ts: float | None = None
-    last_reading_key: str | None = None
+    recent_readings: list[str] = field(default_factory=list)
     latest: dict[Vital, tuple[float, float]] = field(default_factory=dict)
     valid_wall: dict[Vital, float] = field(default_factory=dict)
     audio_paused_until: float | None = None
@@ -190,15 +190,9 @@ class Chair:
         return [*self.state.board.present(finding, ts=ts, session=self.session_ref)]
 
     def _reading(self, reading: Reading, wall: float) -> list[Event]:
-        last, key = self.state.last_reading_ts, _reading_key(reading)
-        if last is not None and reading.ts == last and key == self.state.last_reading_key:
-            return [
-                ReadingRejected(reading.ts, "duplicate of the previous reading", self.session_ref)
-            ]
-        if last is not None and reading.ts < last:
-            why = f"older than the last reading ({last:.3f}): out of order, or the device clock went back"
-            return [ReadingRejected(reading.ts, why, self.session_ref)]
-        self.state.last_reading_ts, self.state.last_reading_key = reading.ts, key
+        refused = self._out_of_order(reading)
+        if refused:
+            return [ReadingRejected(reading.ts, refused, self.session_ref)]
         events: list[Event] = []
         if self.state.device_online is not True:
             events += self._device(DeviceReport(reading.ts, True, self.state.device_name), wall)
@@ -208,7 +202,8 @@ class Chair:
             for a in screened.artefacts
         ]
         for vital, value in screened.values.items():
-            self.state.latest[vital] = (reading.ts, value)
+            if reading.ts >= self.state.latest.get(vital, (reading.ts, 0.0))[0]:
+                self.state.latest[vital] = (reading.ts, value)
             self.state.valid_wall[vital] = wall
         events += self._physiological(screened)
         if self.phase.open:
@@ -216,6 +211,25 @@ class Chair:
         events += self._recovery(screened)
         events += self._stale(wall, self.clinical_now(wall))
         return events
+
+    def _out_of_order(self, reading: Reading) -> str | None:
+        """Why a reading cannot be taken (a redelivered duplicate, or too late), else None.
+
+        A reading a little older than the newest one is taken: a monitor may stamp a cuff
+        reading with the time the measurement started and send it after later HR and SpO2.
+        """
+        key = _reading_key(reading)
+        if key in self.state.recent_readings:
+            return "duplicate of a recent reading (redelivered)"
+        newest = self.state.last_reading_ts
+        if newest is not None and reading.ts < newest - REORDER_WINDOW_S:
+            return (
+                f"{newest - reading.ts:.0f} s older than the newest reading: out of order by more "
+                f"than {REORDER_WINDOW_S:g} s, or the device clock went back"
+            )
+        self.state.recent_readings = [*self.state.recent_readings[-(RECENT_READINGS - 1) :], key]
+        self.state.last_reading_ts = max(reading.ts, newest if newest is not None else reading.ts)
+        return None
 
     def _physiological(self, screened: Screened) -> list[Event]:
         session, board, ts = self.state.session, self.state.board, screened.ts
@@ -421,6 +435,10 @@ class Chair:
 
 
 _AFTER_START = (Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
+# How much older than the newest reading a reading may be and still be taken (s), and how many
+# recent readings are remembered to recognise a redelivered one.
+REORDER_WINDOW_S = 120.0
+RECENT_READINGS = 32
 
 
 def _check_entered_baseline(baseline: dict[Vital, float]) -> None:
@@ -434,8 +452,16 @@ def _check_entered_baseline(baseline: dict[Vital, float]) -> None:
 
 
 def _reading_key(reading: Reading) -> str:
-    """What makes a reading the same as another with the same time (a redelivered message)."""
-    values = (reading.seq, reading.hr, reading.spo2, reading.sbp, reading.dbp, reading.map)
+    """What makes a reading the same as another (a redelivered message)."""
+    values = (
+        reading.ts,
+        reading.seq,
+        reading.hr,
+        reading.spo2,
+        reading.sbp,
+        reading.dbp,
+        reading.map,
+    )
     return f"{values}{sorted(reading.technical)}"
 
 

@@ -425,19 +425,32 @@ def test_a_duplicate_reading_is_rejected() -> None:
     assert rejected.session == side.chair.session_ref
 
 
-def test_a_reading_older_than_the_last_is_rejected_and_changes_nothing() -> None:
+def test_a_reading_far_older_than_the_newest_is_rejected_and_changes_nothing() -> None:
     side = infusing()
     side.read(hr=72, spo2=97, bp=(126, 84))
     latest_before = dict(side.chair.state.latest)
-    side.wait(-30)
+    side.wait(-300)
 
     events = side.read(hr=150, spo2=80, bp=(200, 120))
 
     [rejected] = events
     assert isinstance(rejected, ReadingRejected)
-    assert "older than the last reading" in rejected.reason
+    assert "older than the newest reading" in rejected.reason
     assert side.chair.state.latest == latest_before
     assert AlarmKind.SBP_HIGH not in side.alarms
+
+
+def test_a_cuff_reading_stamped_a_little_earlier_is_taken_without_moving_values_back() -> None:
+    side = infusing()
+    side.read(hr=72, spo2=97)
+    hr_before = side.chair.state.latest[Vital.HR]
+    side.wait(-30)  # a cuff stamped when its measurement started, sent after later HR/SpO2
+
+    events = side.read(hr=70, bp=(200, 120))
+
+    assert of_type(events, ReadingRejected) == []
+    assert AlarmKind.SBP_HIGH in side.alarms
+    assert side.chair.state.latest[Vital.HR] == hr_before
 
 
 def test_a_new_reading_with_the_same_time_as_the_last_is_taken() -> None:
