@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from monitor.domain import course
 from monitor.domain.alarms import AlarmBoard, AlarmKind, AlarmNotFound, AlarmPriority, AlarmState
 from monitor.domain.alarms import IllegalTransition as IllegalAlarmTransition
-from monitor.domain.baseline import compute_baseline
 from monitor.domain.commands import (
     MAX_AUDIO_PAUSE_S,
     Acknowledge,
@@ -29,19 +29,14 @@ from monitor.domain.commands import (
 from monitor.domain.events import (
     AlarmTransition,
     ArtefactRecorded,
-    BaselineSet,
     CommandAccepted,
     CommandRejected,
     Event,
-    PhaseChanged,
     ReadingRejected,
     RecoveryUpdate,
-    SessionClosed,
-    SessionOpened,
-    session_id,
 )
 from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
-from monitor.domain.recovery import RecoveryStatus, RecoveryTracker
+from monitor.domain.recovery import RecoveryStatus
 from monitor.domain.rules import RULES, Verdict, evaluate, preinfusion_finding
 from monitor.domain.session import IllegalStep, Phase, Session, Step, next_phase
 from monitor.domain.technical import (
@@ -51,8 +46,6 @@ from monitor.domain.technical import (
     stale_finding,
 )
 from monitor.domain.vitals import (
-    MIN_PULSE_PRESSURE_MMHG,
-    PLAUSIBLE_RANGE,
     Reading,
     Screened,
     Vital,
@@ -320,85 +313,37 @@ class Chair:
 
     # Session commands --------------------------------------------------------------------
 
-    def _admit(self, admit: Admit, wall: float) -> list[Event]:
-        previous = self.phase
-        next_phase(previous, Step.ADMIT)
-        limits = self.clinic_limits.with_overrides(admit.limits)
-        _check_entered_baseline(admit.baseline)
-        self.state.sessions_opened += 1
-        sid = session_id(self.name, admit.ts, self.state.sessions_opened)
-        self.state.session = Session(
-            id=sid,
-            patient=admit.patient,
-            admitted_at=admit.ts,
-            limits=limits,
-            phase_since=admit.ts,
-            weight_kg=admit.weight_kg,
-            entered_baseline=dict(admit.baseline),
-            limit_overrides=dict(admit.limits),
+    def _admit(self, command: Admit, wall: float) -> list[Event]:
+        session, events = course.admit(
+            command,
+            chair=self.name,
+            phase=self.phase,
+            serial=self.state.sessions_opened + 1,
+            clinic_limits=self.clinic_limits,
         )
-        self.state.session_wall = wall
-        entered = {v.value: x for v, x in admit.baseline.items()}
-        return [
-            SessionOpened(
-                admit.ts, sid, admit.patient, admit.weight_kg, entered, dict(admit.limits)
-            ),
-            PhaseChanged(admit.ts, sid, Phase.BASELINE.value, previous.value, "admit"),
-        ]
+        self.state.sessions_opened += 1
+        self.state.session, self.state.session_wall = session, wall
+        return events
 
     def _infusion(self, event: InfusionEvent) -> list[Event]:
         session = self.state.session
-        phase = next_phase(self.phase, event.step)
-        assert session is not None  # next_phase allows infusion steps only with a session
-        previous, session.phase, session.phase_since = session.phase, phase, event.ts
-        infusion = session.infusion
-        events: list[Event] = [
-            PhaseChanged(event.ts, session.id, phase.value, previous.value, event.step.value)
-        ]
+        if session is None:
+            next_phase(Phase.EMPTY, event.step)  # raises IllegalStep with the reason
+            raise AssertionError("unreachable: no infusion step is legal without a session")
+        events = course.infusion_step(session, event)
         if event.step is Step.START:
-            infusion.started_at = event.ts
-            infusion.drug, infusion.dose_mg_per_kg = event.drug, event.dose_mg_per_kg
-            infusion.planned_minutes = event.planned_minutes
-            session.baseline = compute_baseline(session.samples, session.entered_baseline)
-            base = session.baseline
-            events.append(BaselineSet(event.ts, session.id, base.as_dict(), base.source.value,
-                                      base.nibp_readings, base.has_bp))  # fmt: skip
             events += self.state.board.absent(AlarmKind.PREINFUSION_BP_HIGH, ts=event.ts)
-        elif event.step is Step.PAUSE:
-            infusion.paused_at = event.ts
-        elif event.step in (Step.RESUME, Step.STOP) and infusion.paused_at is not None:
-            infusion.paused_s += max(0.0, event.ts - infusion.paused_at)
-            infusion.paused_at = None
-        if event.step is Step.STOP:
-            infusion.stopped_at = event.ts
-            assert session.baseline is not None  # set when the infusion started
-            session.recovery = RecoveryTracker.start(
-                session=session.id,
-                stopped_at=event.ts,
-                baseline=session.baseline,
-                limits=self.limits,
-            )
-            events.append(session.recovery.update(event.ts))
         return events
 
     def _discharge(self, ts: float) -> list[Event]:
         session = self.state.session
-        phase = next_phase(self.phase, Step.DISCHARGE)
-        assert session is not None
-        previous, session.phase, session.phase_since, session.closed_at = (
-            session.phase,
-            phase,
-            ts,
-            ts,
-        )
+        if session is None:
+            next_phase(Phase.EMPTY, Step.DISCHARGE)
+            raise AssertionError("unreachable: discharge is not legal without a session")
+        next_phase(session.phase, Step.DISCHARGE)  # check before clearing anything
         events: list[Event] = list(self.state.board.clear_all(ts))
         self._end_audio_pause()
-        status = session.recovery.status.value if session.recovery else None
-        events += [
-            PhaseChanged(ts, session.id, phase.value, previous.value, "discharge"),
-            SessionClosed(ts, session.id, status),
-        ]
-        return events
+        return events + course.discharge(session, ts)
 
     def _acknowledge(self, ack: Acknowledge) -> list[Event]:
         transition = self.state.board.acknowledge(ack.alarm, by=ack.by, ts=ack.ts)
@@ -439,16 +384,6 @@ _AFTER_START = (Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
 # recent readings are remembered to recognise a redelivered one.
 REORDER_WINDOW_S = 120.0
 RECENT_READINGS = 32
-
-
-def _check_entered_baseline(baseline: dict[Vital, float]) -> None:
-    for vital, value in baseline.items():
-        low, high = PLAUSIBLE_RANGE[vital]
-        if not low <= value <= high:
-            raise LimitsError(f"baseline {vital.value} {value:g} outside {low:g}-{high:g}")
-    sbp, dbp = baseline.get(Vital.SBP), baseline.get(Vital.DBP)
-    if sbp is not None and dbp is not None and sbp - dbp < MIN_PULSE_PRESSURE_MMHG:
-        raise LimitsError(f"baseline BP {sbp:g}/{dbp:g} is not a blood pressure (SBP/DBP swapped?)")
 
 
 def _reading_key(reading: Reading) -> str:
