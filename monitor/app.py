@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,10 @@ from monitor.store import Store
 from monitor.wire.topics import subscriptions
 
 log = logging.getLogger(__name__)
+
+
+class ServiceError(OSError):
+    """The service cannot start; the message says what to fix."""
 
 
 class Service:
@@ -63,6 +68,9 @@ class Service:
         self._stopping.set()
 
     async def run(self) -> None:
+        """Run until `stop()`. Raise ServiceError before anything starts when the HTTP address
+        cannot be had (better a clear exit than a service nobody can check on)."""
+        listener = self._listen()
         self._restore()
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -71,12 +79,13 @@ class Service:
                     tasks.create_task(self.link.run(), name="mqtt-link"),
                     tasks.create_task(self._tick(), name="clock-tick"),
                 ]
-                http = self._http_task(tasks)
+                http = self._http_task(tasks, listener)
                 await self._stopping.wait()
                 await self._say_offline()
                 if self.http is not None and http is not None:
                     self.http.should_exit = True
                     await http
+                self.link.closing = True
                 for task in running:
                     task.cancel()
         finally:
@@ -148,19 +157,31 @@ class Service:
             self.link.publish(self.ingest.status(False, time.time()))
             await self.link.flush(within_s=2.0)
 
-    def _http_task(self, tasks: asyncio.TaskGroup) -> asyncio.Task[None] | None:
+    def _listen(self) -> socket.socket | None:
         address = self.settings.http_address()
         if address is None:
             return None
-        config = uvicorn.Config(
-            create_api(self),
-            host=address.host,
-            port=address.port,
-            log_level="warning",
-            lifespan="off",
-        )
+        family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((address.host, address.port))
+        except OSError as exc:
+            listener.close()
+            where = f"{address.host}:{address.port}"
+            raise ServiceError(f"cannot listen for HTTP on {where}: {exc.strerror}") from exc
+        listener.listen(128)
+        listener.setblocking(False)
+        return listener
+
+    def _http_task(
+        self, tasks: asyncio.TaskGroup, listener: socket.socket | None
+    ) -> asyncio.Task[None] | None:
+        if listener is None:
+            return None
+        config = uvicorn.Config(create_api(self), log_level="warning", lifespan="off")
         self.http = _QuietServer(config)
-        return tasks.create_task(self.http.serve(), name="http")
+        return tasks.create_task(self.http.serve(sockets=[listener]), name="http")
 
     def _restore(self) -> None:
         restored = []

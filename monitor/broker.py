@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1
 
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
@@ -89,6 +92,7 @@ class Mosquitto:
             self.binary, "-c", str(self.conf),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C on the demo must not kill the broker under the service
+            preexec_fn=_die_with_parent,  # ... but a killed demo or test must not leave it behind
         )  # fmt: skip
         await wait_for_port(self.port)
 
@@ -140,6 +144,15 @@ def local_broker(port: int | None = None) -> Mosquitto | EmbeddedBroker:
     except FileNotFoundError:
         log.info("no mosquitto binary: using the embedded Python broker")
         return EmbeddedBroker(port)
+
+
+def _die_with_parent() -> None:
+    """In the broker's process before exec: on Linux, get SIGTERM when the parent dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _sbin(name: str) -> str | None:

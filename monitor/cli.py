@@ -26,8 +26,6 @@ from monitor.store import StoreError
 
 log = logging.getLogger("monitor")
 
-DEMO_LOGIN = "the dashboard's login arrives with the dashboard; this demo serves the read-only API"
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()

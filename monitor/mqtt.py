@@ -59,6 +59,7 @@ class MqttLink:
         self.connected = asyncio.Event()
         self.last_error: str | None = None
         self.connected_since: float | None = None
+        self.closing = False  # set before the link is cancelled: never reconnect after it
 
     def publish(self, message: Outgoing) -> None:
         """Queue a message; when the outbox is full the oldest goes, counted and logged."""
@@ -71,7 +72,7 @@ class MqttLink:
 
     async def run(self) -> None:
         attempt = 0
-        while True:
+        while not self.closing:
             try:
                 await self._session()
             except* aiomqtt.MqttError as group:
@@ -111,8 +112,10 @@ class MqttLink:
         client.pending_calls_threshold = SEND_BATCH + 1  # a full batch in flight is by design
         self.connected_since = None
         async with client:
+            _still_wanted(self)
             for topic in self.subscriptions:
                 await client.subscribe(topic, qos=1)
+            _still_wanted(self)
             for message in self.on_connect():
                 self._retry.append(message)
             self.connected_since = time.time()
@@ -156,6 +159,14 @@ class MqttLink:
             if not self.connected.is_set():
                 return
             await asyncio.sleep(0.01)
+
+
+def _still_wanted(link: MqttLink) -> None:
+    """Stop when the link is closing, even if the cancellation that came with it was lost:
+    asyncio.wait_for (inside aiomqtt's connect) on Python 3.11 can swallow one that arrives as
+    the wait completes, and then stopping would hang."""
+    if link.closing:
+        raise asyncio.CancelledError
 
 
 def _bounded_intake(metrics: Metrics) -> type[asyncio.Queue[Any]]:
