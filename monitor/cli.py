@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from monitor.settings import Settings, SettingsError, load_settings
 from monitor.store import StoreError
 
 log = logging.getLogger("monitor")
+DEMO_HISTORY_S = 3600.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,7 +138,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker: bool) -> int:
-    from simulators.demo_clinic import run_demo_clinic
+    from simulators.clinic import clinic_messages
+    from simulators.publish import publish
+    from simulators.story import Address
 
     broker = local_broker() if own_broker else None
     if broker is not None:
@@ -163,12 +167,21 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
         async with asyncio.TaskGroup() as tasks:
             service_task = tasks.create_task(service.run(), name="service")
             await asyncio.wait_for(service.link.connected.wait(), 15)
+            # The clinic opened an hour ago: its first hour goes out at once, so the screen
+            # starts with patients at every stage; from then on, time runs at --speed.
+            history_s = DEMO_HISTORY_S
+            messages = clinic_messages(
+                chairs=args.chairs,
+                seed=args.seed,
+                address=Address(settings.root, settings.site, time.time() - history_s),
+                stagger_s=history_s,
+            )
             clinic = tasks.create_task(
-                run_demo_clinic(
-                    host=address.host, port=address.port, site=settings.site, root=settings.root,
-                    chairs=args.chairs, speed=args.speed, seed=args.seed,
+                publish(
+                    messages, host=address.host, port=address.port, speed=args.speed,
+                    catch_up_s=history_s,
                 ),
-                name="demo-clinic",
+                name="simulated-clinic",
             )  # fmt: skip
             await service_task
             clinic.cancel()

@@ -59,25 +59,34 @@ def read_journal(source: str) -> Iterator[dict[str, Any]]:
 
 def replay(entries: Iterable[dict[str, Any]], settings: Settings) -> list[AlarmOut]:
     """Run `entries` through a fresh core; return every alarm transition, in order."""
+    return [
+        AlarmOut.model_validate_json(message.payload)
+        for message in replay_outgoing(entries, settings)
+        if message.topic.endswith("/alarm")
+    ]
+
+
+def replay_outgoing(entries: Iterable[dict[str, Any]], settings: Settings) -> list[Outgoing]:
+    """Run `entries` through a fresh core; return everything the service would publish."""
     ingest = Ingest(
         Clinic(limits=settings.clinic_limits(), chairs=settings.chairs),
         site=settings.site,
         root=settings.root,
         metrics=Metrics(),
     )
-    alarms: list[AlarmOut] = []
+    outgoing: list[Outgoing] = []
     last_tick: float | None = None
     for entry in entries:
         wall = float(entry["received"])
-        last_tick = _tick_until(ingest, last_tick, wall, settings.tick_s, alarms)
+        last_tick = _tick_until(ingest, last_tick, wall, settings.tick_s, outgoing)
         payload = entry["payload"]
         raw = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        _collect(ingest.message(str(entry["topic"]), raw, wall).outgoing, alarms)
-    return alarms
+        outgoing += ingest.message(str(entry["topic"]), raw, wall).outgoing
+    return outgoing
 
 
 def _tick_until(
-    ingest: Ingest, last: float | None, wall: float, step: float, alarms: list[AlarmOut]
+    ingest: Ingest, last: float | None, wall: float, step: float, outgoing: list[Outgoing]
 ) -> float:
     if last is None:
         return wall
@@ -87,15 +96,9 @@ def _tick_until(
     step = max(step, gap / MAX_TICKS_PER_GAP)
     tick = last + step
     while tick <= wall:
-        _collect(ingest.tick(tick).outgoing, alarms)
+        outgoing += ingest.tick(tick).outgoing
         last, tick = tick, tick + step
     return last
-
-
-def _collect(outgoing: list[Outgoing], alarms: list[AlarmOut]) -> None:
-    for message in outgoing:
-        if message.topic.endswith("/alarm"):
-            alarms.append(AlarmOut.model_validate_json(message.payload))
 
 
 def describe(alarm: AlarmOut) -> str:

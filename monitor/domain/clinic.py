@@ -26,7 +26,8 @@ class Clinic:
         }
 
     def __iter__(self) -> Iterator[Chair]:
-        return iter(self._chairs.values())
+        """Chairs in name order (c01, c02, ...), as a screen lists them."""
+        return iter([self._chairs[name] for name in sorted(self._chairs)])
 
     def __contains__(self, name: object) -> bool:
         return name in self._chairs

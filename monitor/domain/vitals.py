@@ -34,9 +34,12 @@ PLAUSIBLE_RANGE: dict[Vital, tuple[float, float]] = {
     Vital.DBP: (20.0, 180.0),
     Vital.MAP: (30.0, 220.0),
 }
-# A cuff reading whose pulse pressure is below this is not a blood pressure (seen: 147/118 is
-# doubtful but possible; 60/58 is not).
+# A cuff reading whose pulse pressure is below this is not a blood pressure (60/58).
 MIN_PULSE_PRESSURE_MMHG = 10.0
+# A narrow pulse pressure is real at low pressures (shock) but not with a high diastolic: the
+# 147/118 of a real MIMIC-II record is a cuff artefact, 190/140 of a hypertensive crisis is not.
+NARROW_PULSE_FRACTION = 0.25
+NARROW_HIGH_DBP_MMHG = 100.0
 
 
 class TechnicalCondition(StrEnum):
@@ -123,17 +126,25 @@ def _implausible(vital: Vital, value: float, technical: frozenset[str]) -> str |
 
 def _screen_cuff(values: dict[Vital, float], artefacts: list[Artefact]) -> None:
     """A cuff reading stands or falls as a whole: SBP and DBP are needed together."""
-    sbp, dbp = values.get(Vital.SBP), values.get(Vital.DBP)
-    cuff_rejected = any(a.vital in (Vital.SBP, Vital.DBP) for a in artefacts)
-    reason: str | None = None
-    if cuff_rejected:
-        reason = "rest of an implausible cuff reading"
-    elif (sbp is None) != (dbp is None):
-        reason = "cuff reading without both SBP and DBP"
-    elif sbp is not None and dbp is not None and sbp - dbp < MIN_PULSE_PRESSURE_MMHG:
-        reason = f"pulse pressure {sbp - dbp:g} mmHg below {MIN_PULSE_PRESSURE_MMHG:g}"
+    reason = _cuff_artefact(values, artefacts)
     if reason is None:
         return
     for vital in NIBP_VITALS:
         if vital in values:
             artefacts.append(Artefact(vital, values.pop(vital), reason))
+
+
+def _cuff_artefact(values: dict[Vital, float], artefacts: list[Artefact]) -> str | None:
+    sbp, dbp = values.get(Vital.SBP), values.get(Vital.DBP)
+    if any(a.vital in NIBP_VITALS for a in artefacts):
+        return "rest of an implausible cuff reading"
+    if not any(v in values for v in NIBP_VITALS):
+        return None
+    if sbp is None or dbp is None:
+        return "cuff reading without both SBP and DBP"
+    pulse = sbp - dbp
+    if pulse < MIN_PULSE_PRESSURE_MMHG:
+        return f"pulse pressure {pulse:g} mmHg below {MIN_PULSE_PRESSURE_MMHG:g}"
+    if dbp >= NARROW_HIGH_DBP_MMHG and pulse < NARROW_PULSE_FRACTION * sbp:
+        return f"pulse pressure {pulse:g} mmHg under 25 % of SBP with DBP {dbp:g}: cuff artefact"
+    return None

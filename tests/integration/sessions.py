@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.integration.conftest import ROOT, SITE
 
-T0 = 1_795_000_000.0  # 2026-11-18T08:26:40Z: event time of every scripted admission
+T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z: event time of every scripted admission
 Message = tuple[str, dict[str, Any]]
 
 

@@ -94,7 +94,7 @@ def test_the_edges_of_the_plausible_range_are_valid(vital: Vital) -> None:
         if vital in NIBP_VITALS:  # a cuff value needs its partner to stand
             fields = {"sbp": 200, "dbp": 100, vital.value: value}
             if vital is Vital.DBP:
-                fields["sbp"] = max(value + 20, 100)
+                fields["sbp"] = max(value * 1.4, 100)  # a pulse pressure of a real cuff reading
             if vital is Vital.SBP:
                 fields["dbp"] = min(value - 20, 100)
 
@@ -187,3 +187,30 @@ def test_reading_has_nibp_only_with_a_cuff_value() -> None:
     assert _reading(sbp=120).has_nibp
     assert _reading(dbp=80).has_nibp
     assert not _reading(hr=70, spo2=97, map=90).has_nibp
+
+
+@pytest.mark.parametrize(
+    ("sbp", "dbp", "artefact"),
+    [
+        (147, 118, True),  # MIMIC-II s25047: a narrow pulse with a high diastolic
+        (130, 125, True),
+        (140, 111, True),  # MIMIC-II s25047 again, next to 92/59 and 77/37
+        (200, 140, False),  # a hypertensive crisis keeps a real pulse pressure
+        (85, 70, False),  # narrow but low: shock is real, sbp_low must still fire
+        (120, 80, False),
+    ],
+)
+def test_a_narrow_pulse_pressure_is_an_artefact_only_with_a_high_diastolic(
+    sbp: float, dbp: float, artefact: bool
+) -> None:
+    screened = screen(_reading(sbp=sbp, dbp=dbp))
+
+    assert (Vital.SBP not in screened.values) is artefact
+    assert (Vital.DBP not in screened.values) is artefact
+
+
+def test_a_mean_pressure_alone_is_an_artefact() -> None:
+    screened = screen(_reading(map=99))
+
+    assert Vital.MAP not in screened.values
+    assert [a.reason for a in screened.artefacts] == ["cuff reading without both SBP and DBP"]

@@ -1,0 +1,114 @@
+"""Publishing simulated messages over MQTT, paced by a speed factor, like the real devices do.
+
+Each chair's monitor has its own connection with a Last Will (`offline`, retained, on its device
+topic): unplugging it drops the socket without a DISCONNECT, so the broker itself publishes the
+Will, exactly as when a real monitor loses its network. Pumps and the nurse's station share one
+more connection. Simulation time runs `speed` times faster than wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterable
+
+import aiomqtt
+
+from simulators.story import Link, SimMessage
+
+log = logging.getLogger(__name__)
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+class _Monitors:
+    """The chairs' monitor connections, opened and dropped as the story says."""
+
+    def __init__(self, host: str, port: int, stack: contextlib.AsyncExitStack) -> None:
+        self.host, self.port, self.stack = host, port, stack
+        self.clients: dict[str, aiomqtt.Client] = {}
+
+    async def link(self, message: SimMessage) -> None:
+        if message.link is Link.CONNECT:
+            await self._connect(message)
+        elif message.link is Link.DROP:
+            await self._drop(message.chair)
+        elif message.link is Link.CLOSE:
+            await self._close(message.chair)
+
+    def client(self, chair: str) -> aiomqtt.Client | None:
+        return self.clients.get(chair)
+
+    async def _connect(self, message: SimMessage) -> None:
+        await self._close(message.chair)
+        will_payload = json.dumps({"state": "offline", "device": f"bedside-{message.chair}"})
+        will = aiomqtt.Will(message.topic, will_payload, qos=1, retain=True)
+        client = aiomqtt.Client(
+            self.host, self.port, identifier=f"bedside-{message.chair}", will=will,
+            keepalive=10, socket_options=NODELAY,
+        )  # fmt: skip
+        await client.__aenter__()
+        self.clients[message.chair] = client
+
+    async def _drop(self, chair: str) -> None:
+        """Pull the cable: close the socket under the client, no DISCONNECT."""
+        client = self.clients.pop(chair, None)
+        if client is None:
+            return
+        sock = client._client.socket()  # paho's socket: the one thing a cable pull touches
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(aiomqtt.MqttError, OSError):
+            await client.__aexit__(None, None, None)
+
+    async def _close(self, chair: str) -> None:
+        client = self.clients.pop(chair, None)
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.__aexit__(None, None, None)
+
+    async def close_all(self) -> None:
+        for chair in list(self.clients):
+            await self._close(chair)
+
+
+async def publish(
+    messages: Iterable[SimMessage],
+    *,
+    host: str,
+    port: int,
+    speed: float = 1.0,
+    catch_up_s: float = 0.0,
+) -> int:
+    """Publish `messages` (in time order), `speed` simulation seconds per wall second (0 or
+    less: as fast as possible). Messages before simulation time `catch_up_s` go out as fast as
+    possible (a clinic that was already running). Returns the number of messages published."""
+    count = 0
+    async with contextlib.AsyncExitStack() as stack:
+        station = await stack.enter_async_context(
+            aiomqtt.Client(host, port, identifier="clinic-station", socket_options=NODELAY)
+        )
+        monitors = _Monitors(host, port, stack)
+        stack.push_async_callback(monitors.close_all)
+        wall0, sim0 = time.monotonic(), None
+        for message in messages:
+            if message.at_s < catch_up_s:
+                wall0 = time.monotonic()
+            else:
+                sim0 = message.at_s if sim0 is None else sim0
+            if speed > 0 and sim0 is not None:
+                delay = wall0 + (message.at_s - sim0) / speed - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if message.link is not None:
+                await monitors.link(message)
+                continue
+            client = station if not message.topic.endswith(("/vitals", "/device")) else None
+            client = client or monitors.client(message.chair) or station
+            await client.publish(message.topic, message.payload, qos=1, retain=message.retain)
+            count += 1
+    return count
