@@ -10,25 +10,37 @@ from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dashboard.web import install, login_required
 from monitor import __version__
 from monitor.overview import render_overview
 from monitor.wire.outbound import ChairStateOut, chair_state
 
 if TYPE_CHECKING:
+    from dashboard.web import Dashboard
     from monitor.app import Service
 
 # The service is unhealthy when its own tick loop lags by more than this (s).
 MAX_TICK_LAG_S = 5.0
 
 
-def create_api(service: Service) -> FastAPI:
+def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
+    """The service's HTTP API; with `dashboard`, the nurses' station too, and then every route
+    but /healthz and /metrics needs a logged-in user."""
     app = FastAPI(
         title="infusion-monitor",
         version=__version__,
         description="Live vital-signs monitoring for IV ketamine infusion clinics.",
     )
+    guard = [login_required(dashboard)] if dashboard else []
+    if dashboard is not None:
+        install(app, dashboard)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.get(
+        "/overview" if dashboard else "/",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=guard,
+    )
     def overview() -> str:
         wall = time.time()
         chairs = [chair_state(c, site=service.site, wall=wall) for c in service.clinic]
@@ -46,13 +58,13 @@ def create_api(service: Service) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/api/chairs", response_model=list[ChairStateOut])
+    @app.get("/api/chairs", response_model=list[ChairStateOut], dependencies=guard)
     def chairs() -> list[ChairStateOut]:
         """Every chair's current state, as on its `state` topic."""
         wall = time.time()
         return [chair_state(c, site=service.site, wall=wall) for c in service.clinic]
 
-    @app.get("/api/chairs/{site}/{chair}", response_model=ChairStateOut)
+    @app.get("/api/chairs/{site}/{chair}", response_model=ChairStateOut, dependencies=guard)
     def one_chair(site: str, chair: str) -> ChairStateOut:
         if site != service.site or chair not in service.clinic:
             raise HTTPException(404, f"no chair {chair!r} at site {site!r}")

@@ -19,12 +19,15 @@ from typing import Any
 
 import uvicorn
 
+from dashboard.auth import Accounts, AccountsError, Sessions
+from dashboard.hub import Hub
+from dashboard.web import Dashboard
 from monitor.api import MAX_TICK_LAG_S, create_api
 from monitor.domain.clinic import Clinic
 from monitor.ingest import Ingest, Outgoing, Result, restore_chair
 from monitor.metrics import Metrics
 from monitor.mqtt import MqttLink
-from monitor.settings import Settings
+from monitor.settings import Settings, SettingsError
 from monitor.store import Store
 from monitor.wire.topics import subscriptions
 
@@ -60,7 +63,9 @@ class Service:
             on_connect=self._on_connect,
             metrics=self.metrics,
         )
+        self.dashboard = _dashboard(settings) if settings.dashboard else None
         self.last_tick: float | None = None
+        self._status_at = 0.0
         self.http: uvicorn.Server | None = None
         self._stopping = asyncio.Event()
 
@@ -79,6 +84,10 @@ class Service:
                     tasks.create_task(self.link.run(), name="mqtt-link"),
                     tasks.create_task(self._tick(), name="clock-tick"),
                 ]
+                if self.dashboard is not None:
+                    running.append(tasks.create_task(self.dashboard.hub.run(), name="dashboard"))
+                    hub_beat = self.dashboard.hub.heartbeat()
+                    running.append(tasks.create_task(hub_beat, name="dashboard-heartbeat"))
                 http = self._http_task(tasks, listener)
                 await self._stopping.wait()
                 await self._say_offline()
@@ -141,6 +150,12 @@ class Service:
             wall = time.time()
             try:
                 await self._deliver(self.ingest.tick(wall))
+                if (
+                    wall - self._status_at >= self.settings.status_every_s
+                    and self.link.connected.is_set()
+                ):
+                    self._status_at = wall  # alive: dashboards flag a service that stops saying so
+                    self.link.publish(self.ingest.status(True, wall))
             except Exception:
                 log.exception("internal error in the clock tick")
             self.last_tick = wall
@@ -179,7 +194,8 @@ class Service:
     ) -> asyncio.Task[None] | None:
         if listener is None:
             return None
-        config = uvicorn.Config(create_api(self), log_level="warning", lifespan="off")
+        app = create_api(self, self.dashboard)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
         self.http = _QuietServer(config)
         return tasks.create_task(self.http.serve(sockets=[listener]), name="http")
 
@@ -201,6 +217,20 @@ class Service:
             return None
         port: int = self.http.servers[0].sockets[0].getsockname()[1]
         return port
+
+
+def _dashboard(settings: Settings) -> Dashboard | None:
+    """The nurses' station in this process: a hub following the broker like any other station."""
+    if settings.http_address() is None:
+        return None
+    try:
+        accounts = Accounts(settings.users)
+    except AccountsError as exc:
+        raise SettingsError(str(exc)) from None
+    if not len(accounts):
+        log.warning("no dashboard users configured: add [users] to the config file")
+    hub = Hub(broker=settings.broker_address(), root=settings.root, site=settings.site)
+    return Dashboard(hub=hub, accounts=accounts, sessions=Sessions(), site=settings.site)
 
 
 class _QuietServer(uvicorn.Server):

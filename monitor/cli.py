@@ -27,6 +27,7 @@ from monitor.store import StoreError
 
 log = logging.getLogger("monitor")
 DEMO_HISTORY_S = 3600.0
+DEMO_LOGINS = {"nurse": "demo-nurse", "admin": "demo-admin"}  # demo only: printed at start
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,11 +129,22 @@ def _on_signals(stop: Any) -> None:
             loop.add_signal_handler(sig, stop)
 
 
+def _demo_users() -> dict[str, dict[str, str]]:
+    from dashboard.auth import hash_password
+
+    return {
+        name: {"role": name, "password_hash": hash_password(password)}
+        for name, password in DEMO_LOGINS.items()
+    }
+
+
 def _demo(args: argparse.Namespace) -> int:
     if args.chairs < 1 or args.speed <= 0:
         raise SettingsError("--chairs must be at least 1 and --speed above 0")
     db = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='infusion-demo-')}/demo.db"
-    settings = load_settings(None, broker=args.broker, site=args.site, db=db, http=args.http)
+    settings = load_settings(
+        None, broker=args.broker, site=args.site, db=db, http=args.http, users=_demo_users()
+    )
     _logging(args.log_level)
     return asyncio.run(_run_demo(settings, args, own_broker=args.broker is None))
 
@@ -145,10 +157,8 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
     broker = local_broker() if own_broker else None
     if broker is not None:
         await broker.start()
-        settings = load_settings(
-            None, broker=f"mqtt://127.0.0.1:{broker.port}", site=settings.site, db=settings.db,
-            http=settings.http,
-        )  # fmt: skip
+        broker_url = f"mqtt://127.0.0.1:{broker.port}"
+        settings = Settings.model_construct(**(settings.model_dump() | {"broker": broker_url}))
     address = settings.broker_address()
     service = Service(settings)
     _on_signals(service.stop)
@@ -156,7 +166,9 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
     print(
         f"infusion-monitor demo: broker {address.url} ({broker.kind if broker else 'external'}), "
         f"site {settings.site}, {args.chairs} chairs at speed {args.speed:g}, store {settings.db}\n"
-        f"  overview: http://{http.host}:{http.port}/   chairs: /api/chairs   health: /healthz   metrics: /metrics\n"
+        f"  dashboard: http://{http.host}:{http.port}/   log in as "
+        f"{' or '.join(f'{u} / {p}' for u, p in DEMO_LOGINS.items())}\n"
+        f"  health: /healthz   metrics: /metrics   API: /docs\n"
         f"  watch:  mosquitto_sub -p {address.port} -t '{settings.root}/{settings.site}/#' -v\n"
         f"  Ctrl-C stops the demo."
         if http

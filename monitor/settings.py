@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(default=15.0, gt=0)
     snapshot_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+    dashboard: bool = True
+    users: dict[str, dict[str, str]] = Field(default_factory=dict)
+    status_every_s: float = Field(default=2.0, gt=0, le=10)
 
     @field_validator("site")
     @classmethod

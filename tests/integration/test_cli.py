@@ -221,7 +221,7 @@ async def test_demo_shows_three_chairs_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
             await _end(demo)
 
     assert sorted(c["chair"] for c in chairs) == ["c01", "c02", "c03"]
-    assert {c["phase"] for c in chairs} <= {"baseline", "infusing", "recovery"}
+    assert {c["phase"] for c in chairs} <= {"baseline", "infusing", "paused", "recovery"}
     assert all(re.fullmatch(r"P-C0\d-\d{3}", c["patient"] or "") for c in chairs)
     assert code == 0
     assert not await _listening(broker_port)  # the demo's own Mosquitto went with it
@@ -250,11 +250,14 @@ async def _listening(port: int) -> bool:
 
 
 async def _three_chairs(port: int, *, within_s: float) -> list[dict[str, Any]]:
-    """/api/chairs once it shows three chairs, each with a patient."""
+    """/api/chairs once it shows three chairs, each with a patient (logged in as the demo
+    prints it: nurse / demo-nurse)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
     chairs: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        login = await http.post("/login", data={"username": "nurse", "password": "demo-nurse"})
+        assert login.headers["location"] == "/"
         while loop.time() < deadline:
             chairs = (await http.get("/api/chairs")).json()
             if len(chairs) == 3 and all(c["patient"] for c in chairs):

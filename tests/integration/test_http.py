@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
+from dashboard.auth import hash_password
 from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
 from monitor.wire.outbound import ChairStateOut
@@ -18,6 +19,7 @@ from tests.integration.sessions import ScriptedSession
 
 pytestmark = pytest.mark.integration
 
+NURSE, PASSWORD = "nurse.kim", "correct horse battery"
 PATIENT = "Ada Lovelace"  # a name, so that a leak into /healthz would show
 CHAIRS = TypeAdapter(list[ChairStateOut])
 
@@ -25,16 +27,31 @@ CHAIRS = TypeAdapter(list[ChairStateOut])
 @pytest.fixture
 async def served(start_service: StartService) -> Service:
     port = free_port()
-    service = await start_service(http=f"127.0.0.1:{port}")
+    users = {NURSE: {"role": "nurse", "password_hash": hash_password(PASSWORD)}}
+    service = await start_service(http=f"127.0.0.1:{port}", users=users)
     await wait_for_port(port, within_s=10)
     return service
 
 
 @pytest.fixture
 async def http(served: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """A client logged in as a nurse: the API, like the pages, needs a login."""
     base = f"http://127.0.0.1:{served.http_port}"
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        login = await client.post("/login", data={"username": NURSE, "password": PASSWORD})
+        assert login.status_code == 303
+        assert login.headers["location"] == "/"
         yield client
+
+
+async def test_the_api_needs_a_login(served: Service) -> None:
+    base = f"http://127.0.0.1:{served.http_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as anonymous:
+        assert (await anonymous.get("/api/chairs")).status_code == 401
+        assert (await anonymous.get("/")).status_code == 303
+        wrong = await anonymous.post("/login", data={"username": NURSE, "password": "nope"})
+        assert wrong.headers["location"] == "/login?error=1"
+        assert (await anonymous.get("/healthz")).status_code == 200
 
 
 async def _admit(bus: Bus) -> tuple[ScriptedSession, dict[str, object]]:
