@@ -94,7 +94,7 @@ async def _serve(settings: Settings, station: Dashboard) -> int:
     if address is None:
         raise SettingsError("a dashboard needs --http HOST:PORT")
     config = uvicorn.Config(create_station_app(station), host=address.host, port=address.port,
-                            log_level="warning", lifespan="off")  # fmt: skip
+                            log_level="warning", lifespan="off", timeout_graceful_shutdown=2)  # fmt: skip
     server = uvicorn.Server(config)
     tasks = [asyncio.create_task(station.hub.run(), name="dashboard-hub"),
              asyncio.create_task(station.hub.heartbeat(), name="dashboard-heartbeat")]  # fmt: skip

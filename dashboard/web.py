@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -101,10 +101,8 @@ def _pages(app: FastAPI, dashboard: Dashboard) -> None:
 
 
 def _api(app: FastAPI, dashboard: Dashboard) -> None:
-    user = login_required(dashboard)
-
-    @app.get("/api/dashboard/session/{chair}")
-    def session_view(chair: str, _: Annotated[User, user]) -> dict[str, Any]:
+    @app.get("/api/dashboard/session/{chair}", dependencies=[login_required(dashboard)])
+    def session_view(chair: str) -> dict[str, Any]:
         """A chair's current (or last) session: state, vitals history, alarm transitions."""
         view = dashboard.hub.chairs.get(chair)
         if view is None or view.state is None:

@@ -195,7 +195,10 @@ class Service:
         if listener is None:
             return None
         app = create_api(self, self.dashboard)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        # Open websockets (every browser) must not hold a stopping service for ever.
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+        )
         self.http = _QuietServer(config)
         return tasks.create_task(self.http.serve(sockets=[listener]), name="http")
 
