@@ -1,6 +1,7 @@
-"""A read-only HTML overview of every chair, served at `/` until the nurses' dashboard (with its
-login, live updates and actions) takes that place. Server-rendered, refreshes itself every 2 s,
-no script: what clinic IT opens first to see that the service is alive and the chairs report.
+"""A read-only HTML overview of every chair (`/overview`, or `/` when the dashboard is off).
+
+Server-rendered, refreshes itself every 2 s, no script: what clinic IT opens to see that the
+service is alive and the chairs report, without the dashboard's websocket.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ def render_overview(chairs: list[ChairStateOut], *, site: str, now: float) -> st
         f"<!doctype html><html><head><meta charset=utf-8>"
         f'<meta http-equiv="refresh" content="{REFRESH_S}">'
         f"<title>infusion-monitor: {escape(site)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>Site {escape(site)} <small>read-only overview, {stamp}; "
-        f"the nurses' dashboard replaces this page</small></h1>"
+        f"<h1>Site {escape(site)} <small>read-only overview, {stamp}</small></h1>"
         f'<div class="grid">{tiles}</div></body></html>'
     )
 
