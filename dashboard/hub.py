@@ -84,7 +84,9 @@ class Viewer:
                 try:
                     await asyncio.wait_for(self.socket.send_text(message), SEND_TIMEOUT_S)
                 except TimeoutError:
-                    self.dropped = f"too slow: a send took over {SEND_TIMEOUT_S:g} s"
+                    self.dropped = (
+                        self.dropped or f"too slow: a send took over {SEND_TIMEOUT_S:g} s"
+                    )
         log.warning("dropping browser of %s: %s", self.name, self.dropped)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.socket.close(code=1013, reason="too slow"), 1.0)

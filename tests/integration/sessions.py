@@ -66,12 +66,9 @@ class ScriptedSession:
         }
         step = round(self.every_s)
         for seq, second in enumerate(range(step, round(end * 60) + 1, step), 1):
-            for mark in sorted(
-                m for m in list(events) + list(cuffs) if second - step < m <= second
-            ):
-                if mark in events:
-                    payload = {"ts": T0 + mark, **events[mark]}
-                    out.append((topic(self.chair, "infusion"), payload))
+            for mark in sorted(m for m in events if second - step < m <= second):
+                payload = {"ts": T0 + mark, **events[mark]}
+                out.append((topic(self.chair, "infusion"), payload))
             minute = second / 60
             reading: dict[str, Any] = {
                 "ts": T0 + second, "seq": seq, "hr": self.hr(minute), "spo2": self.spo2(minute)

@@ -1,0 +1,548 @@
+"""The nurses' station in a real browser (Debian's Chromium, driven by Playwright) against the real
+service, a real Mosquitto and a simulated clinic: every chair shows, a limit crossing turns its
+tile red at once, an acknowledgement from the page goes out on MQTT under the nurse's name, and a
+broken path behind the screen (broker, service) raises the warning banner.
+
+The busy-clinic test writes a 1920x1080 screenshot to docs/images/dashboard.png and to
+test-artifacts/dashboard-12-chairs.png for people to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import struct
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from dashboard.auth import Accounts, Sessions, hash_password
+from dashboard.cli import create_station_app
+from dashboard.hub import Hub
+from dashboard.web import Dashboard
+from monitor.app import Service
+from monitor.broker import Mosquitto, free_port, wait_for_port
+from monitor.domain.alarms import AlarmState
+from monitor.settings import load_settings
+from tests.integration.conftest import ROOT, SITE, Bus
+from tests.integration.sessions import ScriptedSession, at, topic
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = (REPO / "docs" / "images" / "dashboard.png",
+               REPO / "test-artifacts" / "dashboard-12-chairs.png")  # fmt: skip
+VIEWPORT = {"width": 1920, "height": 1080}
+
+PASSWORDS = {"nurse.kim": "kim-at-chair-1"}
+USERS = {"nurse.kim": {"role": "nurse", "password_hash": hash_password(PASSWORDS["nurse.kim"])}}
+
+# The simulated clinic: 12 chairs, each with a scenario, arriving over the first 15 minutes; the
+# clinic has run for 25 minutes when the tests look at it (c01 calm and infusing, c02 a
+# hypertensive responder past 180, c04 a restless patient with failed cuff readings...).
+CHAIRS = [f"c{n:02d}" for n in range(1, 13)]
+SCENARIOS = ("calm,hypertensive,typical,artefact-storm,typical,probe-off,typical,vasovagal,"
+             "typical,slow-recovery,typical,desaturation")  # fmt: skip
+CLINIC_S, STAGGER_S, SEED = 1500, 900, 11
+RANK = {"high": 3, "medium": 2, "low": 1}
+
+BANNER_VISIBLE = "document.getElementById('link-warning')?.checkVisibility() === true"
+BANNER_HIDDEN = "document.getElementById('link-warning')?.checkVisibility() === false"
+
+
+# The browser -------------------------------------------------------------------------------
+
+
+def chromium() -> str:
+    """Debian's Chromium, or a failure that says how to get it (never a skip)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. "
+            "Install it with scripts/test, which runs apt-get install -y chromium.",
+            pytrace=False,
+        )
+    return str(CHROMIUM)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Screen:
+    """A logged-in nurses' station page, and the script errors it has thrown."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def tile(self, chair: str) -> Any:
+        return self.page.locator(f'[data-chair="{chair}"][data-priority]')
+
+    @property
+    def banner(self) -> Any:
+        return self.page.locator("#link-warning")
+
+    async def seen_at(self, condition: str, *, within_s: float, what: str) -> float:
+        """Epoch seconds of the first animation frame where the page's `condition` held."""
+        try:
+            handle = await self.page.wait_for_function(
+                f"() => ({condition}) ? Date.now() : false", polling="raf", timeout=within_s * 1000
+            )
+        except Exception as exc:  # Playwright's TimeoutError: say what did not happen
+            banner = await self.banner_reason()
+            raise AssertionError(f"{what}: not within {within_s} s ({banner})") from exc
+        ms: float = await handle.json_value()
+        return ms / 1000
+
+    async def banner_reason(self) -> str:
+        with contextlib.suppress(Exception):
+            reason = await self.banner.get_attribute("data-reason", timeout=1000)
+            text = await self.banner.inner_text(timeout=1000)
+            return f"banner reason {reason!r}, text {text!r}"
+        return "banner unreadable"
+
+
+async def station_page(browser: Browser, base: str, user: str = "nurse.kim") -> Screen:
+    """Log in through the real login form, as a nurse does, and land on the station."""
+    context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page = await context.new_page()
+    screen = Screen(page)
+    page.on("pageerror", lambda exc: screen.errors.append(str(exc)))
+    await page.goto(f"{base}/login")
+    await page.locator("input[name=username]").fill(user)
+    await page.locator("input[name=password]").fill(PASSWORDS[user])
+    await page.locator("button[type=submit]").click()
+    await page.wait_for_url(f"{base}/", timeout=10_000)
+    return screen
+
+
+# The service (holding its task, so a test can stop it) ---------------------------------------
+
+
+@dataclass
+class Running:
+    service: Service
+    task: asyncio.Task[None]
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hub(self) -> Hub:
+        assert self.service.dashboard is not None
+        return self.service.dashboard.hub
+
+    async def stop(self) -> None:
+        if not self.task.done():
+            self.service.stop()
+            await asyncio.wait_for(self.task, 15)
+
+
+async def until(check: Any, *, within_s: float, what: str) -> Any:
+    deadline = time.monotonic() + within_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def transitions(bus: Bus, chair: str, **match: Any) -> list[dict[str, Any]]:
+    """The alarm transitions published for `chair` whose fields have the values in `match`."""
+    return [a for a in bus.alarms(chair) if all(a.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+async def running(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Running]:
+    """The service with its dashboard on a free port, run as `infusion-monitor serve` runs it."""
+    port = free_port()
+    settings = load_settings(
+        None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE,
+        db=f"sqlite:///{tmp_path / 'audit.db'}", http=f"127.0.0.1:{port}", users=USERS,
+        tick_s=0.1,
+    )  # fmt: skip
+    service = Service(settings)
+    task = asyncio.create_task(service.run(), name="service-with-dashboard")
+    here = Running(service, task, port)
+    try:
+        await asyncio.wait_for(service.link.connected.wait(), 10)
+        await wait_for_port(port, within_s=10)
+        await until(
+            lambda: here.hub.broker_connected and here.hub.service_state == "online",
+            within_s=10, what="the dashboard to see the service online",
+        )  # fmt: skip
+        yield here
+    finally:
+        await here.stop()
+
+
+def expected_priority(service: Service, chair: str) -> str:
+    """The worst active or latched alarm on the service's own board for `chair`."""
+    alarms = service.clinic.chair(chair).state.board.alarms.values()
+    open_ = [a.priority.value for a in alarms if a.state in (AlarmState.ACTIVE, AlarmState.LATCHED)]
+    return max(open_, key=RANK.__getitem__, default="none")
+
+
+def processed(service: Service) -> float:
+    return sum(
+        sample.value
+        for metric in service.metrics.registry.collect()
+        if metric.name == "infusion_messages"
+        for sample in metric.samples
+        if sample.name == "infusion_messages_total"
+    )
+
+
+async def run_clinic(running: Running, broker_port: int) -> int:
+    """The simulated clinic (`infusion-sim`, its own process like the devices) published as fast
+    as the broker takes it, ending now; returns once the service has taken every message."""
+    start = time.time() - CLINIC_S
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simulators.cli", "--broker", f"mqtt://127.0.0.1:{broker_port}",
+        "--site", SITE, "--root", ROOT, "--chairs", str(len(CHAIRS)), "--seed", str(SEED),
+        "--scenario", SCENARIOS, "--speed", "0", "--minutes", str(CLINIC_S / 60),
+        "--stagger", str(STAGGER_S / 60), "--start", f"{start:.3f}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(sim.communicate(), 60)
+    finally:
+        if sim.returncode is None:
+            sim.kill()
+            await sim.wait()
+    said = err.decode(errors="replace")
+    assert sim.returncode == 0, said
+    found = re.search(r"published (\d+) messages", said)
+    assert found, said
+    count = int(found.group(1))
+    await until(
+        lambda: processed(running.service) >= count, within_s=30,
+        what=f"the service to take the clinic's {count} messages",
+    )  # fmt: skip
+    return count
+
+
+# The clinic on the screen ----------------------------------------------------------------------
+
+
+async def test_a_busy_clinic_shows_every_chair_and_is_photographed(
+    running: Running, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    screen = await station_page(browser, running.base)
+    await run_clinic(running, mosquitto.port)
+
+    tiles = screen.page.locator("[data-chair][data-priority]")
+    await expect(tiles).to_have_count(len(CHAIRS), timeout=10_000)
+    names = await tiles.evaluate_all("tiles => tiles.map(t => t.dataset.chair)")
+    expected = {chair: expected_priority(running.service, chair) for chair in CHAIRS}
+    for chair, priority in expected.items():
+        await expect(screen.tile(chair)).to_have_attribute("data-priority", priority, timeout=5000)
+    await expect(screen.banner).to_be_hidden(timeout=5000)
+    await screen.page.wait_for_timeout(1200)  # one tick of the tiles' clocks and ages
+    picture = await screen.page.screenshot(full_page=False)
+    for path in SCREENSHOTS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(picture)
+
+    assert sorted(names) == CHAIRS
+    assert {"high", "medium", "low"} <= set(expected.values()), expected
+    assert _png_size(SCREENSHOTS[0].read_bytes()) == (1920, 1080)
+    assert SCREENSHOTS[1].read_bytes() == picture
+    assert screen.errors == []
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+async def test_a_limit_crossing_turns_its_tile_red_within_2_s_and_its_ack_goes_out_on_mqtt(
+    running: Running, mosquitto: Mosquitto, browser: Browser, bus: Bus
+) -> None:
+    screen = await station_page(browser, running.base)
+    await run_clinic(running, mosquitto.port)
+    tile = screen.tile("c01")  # calm, infusing, no alarm
+    await expect(tile).to_have_attribute("data-priority", "none", timeout=10_000)
+    red = (
+        "document.querySelector('[data-chair=\"c01\"][data-priority]')?.dataset.priority === 'high'"
+    )
+    watching = asyncio.create_task(screen.seen_at(red, within_s=10, what="c01's tile to turn high"))
+    await asyncio.sleep(0.1)  # the watch is on before the reading goes out
+
+    published = time.time()
+    await bus.publish(
+        topic("c01", "vitals"), {"ts": published, "seq": 99_999, "nibp": {"sys": 190, "dia": 95}}
+    )
+    red_at = await watching
+    raised = await bus.wait_for(
+        lambda: transitions(bus, "c01", kind="sbp_high", state="active"),
+        within_s=5, what="sbp_high raised on c01",
+    )  # fmt: skip
+    alarm = raised[0]["alarm"]
+    line = tile.locator(f'[data-alarm="{alarm}"]')
+    await expect(line).to_have_attribute("data-state", "active", timeout=5000)
+
+    await line.locator('[data-action="ack"]').click()
+    acknowledged = await bus.wait_for(
+        lambda: transitions(bus, "c01", alarm=alarm, state="acknowledged"),
+        within_s=5, what="the acknowledged transition on clinic/t1/chair/c01/alarm",
+    )  # fmt: skip
+    await expect(line).to_have_attribute("data-state", "acknowledged", timeout=5000)
+    after = expected_priority(running.service, "c01")
+    await expect(tile).to_have_attribute("data-priority", after, timeout=5000)
+    commands = bus.on("/command", "c01")
+
+    assert red_at - published < 2.0, f"c01 turned high {red_at - published:.2f} s after the publish"
+    assert acknowledged[0]["acknowledged_by"] == "nurse.kim"
+    assert [(c["command"], c["alarm"], c["by"]) for c in commands] == [
+        ("acknowledge", alarm, "nurse.kim")
+    ]
+    assert screen.errors == []
+
+
+# A broken path behind the screen ---------------------------------------------------------------
+
+
+async def infusing_chair(running: Running, broker: Mosquitto, chair: str = "c01") -> None:
+    """One chair admitted and infusing, published by a short-lived device connection."""
+    session = ScriptedSession(chair, end_min=14, discharge=False)
+    messages = session.messages()
+    shift = time.time() - messages[-1][1]["ts"] - 1
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"bedside-{chair}") as client:
+        for where, payload in messages:
+            body = json.dumps(payload | {"ts": payload["ts"] + shift})
+            await client.publish(where, body, qos=1)
+
+    def infusing() -> bool:
+        view = running.hub.chairs.get(chair)
+        return bool(view and view.state and view.state.get("phase") == "infusing")
+
+    await until(infusing, within_s=10, what=f"{chair} infusing at the dashboard")
+
+
+async def test_the_banner_rises_when_the_broker_stops_and_falls_when_it_is_back(
+    running: Running, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    screen = await station_page(browser, running.base)
+    await infusing_chair(running, mosquitto)
+    await expect(screen.tile("c01")).to_have_count(1, timeout=10_000)
+    await expect(screen.banner).to_be_hidden(timeout=10_000)
+
+    rising = asyncio.create_task(
+        screen.seen_at(BANNER_VISIBLE, within_s=15, what="the banner after the broker stopped")
+    )
+    await asyncio.sleep(0.1)
+    stopped = time.time()
+    await mosquitto.stop()
+    risen = await rising
+    await asyncio.sleep(4)  # an outage, long enough for the reconnect backoff to grow
+    still_up = await screen.banner.is_visible()
+    falling = asyncio.create_task(
+        screen.seen_at(BANNER_HIDDEN, within_s=30, what="the banner to go once the broker is back")
+    )
+    restarted = time.time()
+    await mosquitto.start()
+    fallen = await falling
+
+    assert risen - stopped <= 8.0, (
+        f"the banner rose {risen - stopped:.1f} s after the broker stopped"
+    )
+    assert still_up
+    assert fallen - restarted <= 20.0, (
+        f"the banner went {fallen - restarted:.1f} s after the restart"
+    )
+    assert screen.errors == []
+
+
+async def test_the_banner_rises_when_the_service_with_the_dashboard_stops(
+    running: Running, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    screen = await station_page(browser, running.base)
+    await infusing_chair(running, mosquitto)
+    await expect(screen.tile("c01")).to_have_count(1, timeout=10_000)
+    await expect(screen.banner).to_be_hidden(timeout=10_000)
+
+    rising = asyncio.create_task(
+        screen.seen_at(BANNER_VISIBLE, within_s=15, what="the banner after the service stopped")
+    )
+    await asyncio.sleep(0.1)
+    stopped = time.time()
+    running.service.stop()
+    await asyncio.wait_for(running.task, 15)
+    risen = await rising
+
+    assert risen - stopped <= 5.0, f"the banner rose {risen - stopped:.1f} s after the stop"
+    assert screen.errors == []
+
+
+# A second station, the service elsewhere ------------------------------------------------------
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: pytest keeps Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+@dataclass
+class Station:
+    dashboard: Dashboard
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def station(mosquitto: Mosquitto) -> AsyncIterator[Station]:
+    """A standalone nurses' station (as `infusion-dashboard` runs it) following the broker."""
+    port = free_port()
+    settings = load_settings(
+        None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE, http=f"127.0.0.1:{port}",
+        users=USERS,
+    )  # fmt: skip
+    hub = Hub(broker=settings.broker_address(), root=settings.root, site=settings.site)
+    dashboard = Dashboard(hub=hub, accounts=Accounts(USERS), sessions=Sessions(), site=SITE)
+    config = uvicorn.Config(
+        create_station_app(dashboard), host="127.0.0.1", port=port, log_level="warning",
+        lifespan="off", timeout_graceful_shutdown=2,
+    )  # fmt: skip
+    server = _QuietServer(config)
+    tasks = [asyncio.create_task(server.serve(), name="station-http"),
+             asyncio.create_task(hub.run(), name="station-hub"),
+             asyncio.create_task(hub.heartbeat(), name="station-heartbeat")]  # fmt: skip
+    try:
+        await wait_for_port(port, within_s=10)
+        await until(lambda: hub.broker_connected, within_s=10, what="the station on the broker")
+        yield Station(dashboard, port)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(tasks[0], 10)
+        for task in tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*tasks[1:], return_exceptions=True)
+
+
+# How the service goes away: the signal, its exit code, what the station should then say, and how
+# soon the banner must rise (a frozen service is noticed by its missing 2-s heartbeat).
+ENDINGS = {
+    "stopped": (signal.SIGTERM, 0, "offline", 5.0),  # a clean stop says `offline` itself
+    "killed": (signal.SIGKILL, -signal.SIGKILL, "offline", 5.0),  # the broker's Last Will says it
+    "frozen": (signal.SIGSTOP, None, "silent", 8.0),  # connected, but says nothing any more
+}
+
+
+@pytest.mark.parametrize("how", list(ENDINGS))
+async def test_a_second_station_raises_the_banner_when_the_service_stops_dies_or_freezes(
+    station: Station, mosquitto: Mosquitto, browser: Browser, tmp_path: Path, how: str
+) -> None:
+    sent, exit_code, says, within_s = ENDINGS[how]
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor.cli", "serve", "--broker",
+        f"mqtt://127.0.0.1:{mosquitto.port}", "--site", SITE, "--http", "off",
+        "--db", f"sqlite:///{tmp_path / 'service.db'}", "--log-level", "WARNING",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    hub = station.dashboard.hub
+    try:
+        await until(
+            lambda: hub.link(time.time())["service"] == "online", within_s=15,
+            what="the service, in its own process, online at the station",
+        )  # fmt: skip
+        screen = await station_page(browser, station.base)
+        await expect(screen.banner).to_be_hidden(timeout=10_000)
+
+        rising = asyncio.create_task(
+            screen.seen_at(BANNER_VISIBLE, within_s=15, what=f"the banner: service {how}")
+        )
+        await asyncio.sleep(0.1)
+        ended = time.time()
+        service.send_signal(sent)
+        risen = await rising
+        link = hub.link(time.time())
+        code = None if exit_code is None else await asyncio.wait_for(service.wait(), 15)
+    finally:
+        if service.returncode is None:
+            service.kill()  # a stopped (SIGSTOP) process dies of SIGKILL too
+            await service.wait()
+
+    assert risen - ended <= within_s, f"the banner rose {risen - ended:.1f} s after: {how}"
+    assert link["service"] == says
+    assert link["broker"] is True
+    assert code == exit_code
+    assert screen.errors == []
+
+
+# The session view -------------------------------------------------------------------------------
+
+
+async def test_the_session_view_draws_the_chart_and_lists_the_alarms_with_who_acknowledged(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    def bp(minute: float) -> tuple[float, float]:
+        return (190.0, 96.0) if 20 <= minute < 30 else (120.0, 80.0)
+
+    session = ScriptedSession("c07", patient="P-0107", bp=bp)
+    ack = {"ts": at(21), "command": "acknowledge", "alarm": "sbp_high", "by": "nurse.kim"}
+    messages = sorted(
+        [*session.messages(), (topic("c07", "command"), ack)], key=lambda m: m[1]["ts"]
+    )
+    shift = time.time() - messages[-1][1]["ts"] - 1
+    await bus.send(
+        [(where, payload | {"ts": payload["ts"] + shift}) for where, payload in messages]
+    )
+    await bus.wait_for(
+        lambda: [s for s in bus.on("/state", "c07") if s["phase"] == "discharged"],
+        within_s=20, what="c07 discharged",
+    )  # fmt: skip
+    published = bus.alarms("c07")
+    await until(
+        lambda: len(running.hub.chairs["c07"].alarms) == len(published), within_s=5,
+        what="the dashboard to have every alarm transition of c07",
+    )  # fmt: skip
+
+    screen = await station_page(browser, running.base)
+    await screen.page.goto(f"{running.base}/session/c07")
+    chart = screen.page.locator("svg")
+    drawn = chart.locator("path[d]")
+    rows = screen.page.locator("table tbody tr")
+    acked = rows.filter(has_text="nurse.kim")
+    await expect(drawn.first).to_be_visible(timeout=10_000)
+    await expect(rows).to_have_count(len(published), timeout=5000)
+    await expect(acked.first).to_contain_text("sbp_high")
+
+    assert any(t["state"] == "acknowledged" for t in published)
+    assert await chart.first.is_visible()
+    assert await drawn.count() >= 4  # SBP, DBP, HR and SpO2
+    assert screen.errors == []
