@@ -140,6 +140,22 @@ class Bus:
         return result
 
 
+async def until(check: Callable[[], Any], *, within_s: float, what: str) -> Any:
+    deadline = time.monotonic() + within_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def transitions(bus: Bus, chair: str, **match: Any) -> list[dict[str, Any]]:
+    """The alarm transitions published for `chair` whose fields have the values in `match`."""
+    return [a for a in bus.alarms(chair) if all(a.get(k) == v for k, v in match.items())]
+
+
 def _epoch(value: str) -> float:
     from monitor.wire.payloads import parse_event_time
 

@@ -36,7 +36,7 @@ from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
 from monitor.domain.alarms import AlarmState
 from monitor.settings import load_settings
-from tests.integration.conftest import ROOT, SITE, Bus
+from tests.integration.conftest import ROOT, SITE, Bus, transitions, until
 from tests.integration.sessions import ScriptedSession, at, topic
 
 pytestmark = pytest.mark.integration
@@ -161,22 +161,6 @@ class Running:
         if not self.task.done():
             self.service.stop()
             await asyncio.wait_for(self.task, 15)
-
-
-async def until(check: Any, *, within_s: float, what: str) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def transitions(bus: Bus, chair: str, **match: Any) -> list[dict[str, Any]]:
-    """The alarm transitions published for `chair` whose fields have the values in `match`."""
-    return [a for a in bus.alarms(chair) if all(a.get(k) == v for k, v in match.items())]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from dashboard.auth import COOKIE, SESSION_TTL_S, Role, User, hash_password
 from dashboard.hub import Hub
 from monitor.app import Service
 from monitor.broker import free_port, wait_for_port
-from tests.integration.conftest import SITE, Bus, StartService
+from tests.integration.conftest import SITE, Bus, StartService, transitions, until
 from tests.integration.sessions import ScriptedSession, topic
 
 pytestmark = pytest.mark.integration
@@ -59,22 +59,6 @@ class Served:
     def hub(self) -> Hub:
         assert self.service.dashboard is not None
         return self.service.dashboard.hub
-
-
-async def until(check: Callable[[], Any], *, within_s: float, what: str) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def transitions(bus: Bus, chair: str, **match: Any) -> list[dict[str, Any]]:
-    """The alarm transitions published for `chair` whose fields have the values in `match`."""
-    return [a for a in bus.alarms(chair) if all(a.get(k) == v for k, v in match.items())]
 
 
 @pytest.fixture
