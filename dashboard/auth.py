@@ -83,6 +83,7 @@ class Sessions:
         self._by_token: dict[str, tuple[User, float]] = {}
 
     def create(self, user: User, now: float) -> str:
+        self._by_token = {t: (u, e) for t, (u, e) in self._by_token.items() if e > now}
         token = secrets.token_urlsafe(32)
         self._by_token[token] = (user, now + self.ttl_s)
         return token

@@ -131,7 +131,6 @@ class Hub:
         self.service_state = "unknown"
         self.service_seen: float | None = None
         self._client: aiomqtt.Client | None = None
-        self._link_sent: dict[str, Any] = {}
 
     # Reading the clinic ------------------------------------------------------------------
 
@@ -219,9 +218,7 @@ class Hub:
         }
 
     def announce_link(self, wall: float | None = None) -> None:
-        link = self.link(wall if wall is not None else time.time())
-        self._broadcast_event(link)
-        self._link_sent = link
+        self._broadcast_event(self.link(wall if wall is not None else time.time()))
 
     def chair_message(self, chair: str, wall: float) -> str | None:
         view = self.chairs.get(chair)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 SUPPRESS_S = 60.0
+MAX_REMEMBERED = 1000
 
 
 class Metrics:
@@ -62,6 +63,9 @@ class QuietLog:
 
     def warning(self, wall: float, *, topic: str, category: str, reason: str) -> None:
         key = (topic, category)
+        if len(self._last) > MAX_REMEMBERED:  # junk topics must not grow this for ever
+            self._last = {k: t for k, t in self._last.items() if wall - t < SUPPRESS_S}
+            self._suppressed = {k: n for k, n in self._suppressed.items() if k in self._last}
         last = self._last.get(key)
         if last is not None and wall - last < SUPPRESS_S:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
