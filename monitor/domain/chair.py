@@ -183,7 +183,7 @@ class Chair:
         return [*self.state.board.present(finding, ts=ts, session=self.session_ref)]
 
     def _reading(self, reading: Reading, wall: float) -> list[Event]:
-        refused = self._out_of_order(reading)
+        refused = self._clock_jump(reading, wall) or self._out_of_order(reading)
         if refused:
             return [ReadingRejected(reading.ts, refused, self.session_ref)]
         events: list[Event] = []
@@ -204,6 +204,21 @@ class Chair:
         events += self._recovery(screened)
         events += self._stale(wall, self.clinical_now(wall))
         return events
+
+    def _clock_jump(self, reading: Reading, wall: float) -> str | None:
+        """A reading far ahead of both the chair's last one and the wall clock is a device clock
+        glitch: taking it would move the chair's clock ahead and refuse every correct reading
+        after it. (A monitor switched on after a night, or a replay at speed, is not refused:
+        the first is not ahead of wall time, the second does not jump.)"""
+        newest = self.state.last_reading_ts
+        if newest is None or reading.ts - newest <= CLOCK_JUMP_S:
+            return None
+        if reading.ts - wall <= CLOCK_AHEAD_S:
+            return None
+        return (
+            f"device clock {reading.ts - wall:.0f} s ahead of the service and "
+            f"{reading.ts - newest:.0f} s after the chair's last reading: a clock glitch"
+        )
 
     def _out_of_order(self, reading: Reading) -> str | None:
         """Why a reading cannot be taken (a redelivered duplicate, or too late), else None.
@@ -383,6 +398,9 @@ _AFTER_START = (Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
 # How much older than the newest reading a reading may be and still be taken (s), and how many
 # recent readings are remembered to recognise a redelivered one.
 REORDER_WINDOW_S = 120.0
+# A reading jumping this far past the last one while this far ahead of wall time is refused.
+CLOCK_JUMP_S = 3600.0
+CLOCK_AHEAD_S = 300.0
 RECENT_READINGS = 32
 
 

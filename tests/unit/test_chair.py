@@ -565,3 +565,28 @@ def test_a_restored_chair_carries_on() -> None:
 
     assert clinic.chair("c01") is chair
     assert AlarmKind.SBP_HIGH in chair.state.board.alarms
+
+
+def test_a_device_clock_glitch_a_day_ahead_is_refused_and_does_not_lock_the_chair() -> None:
+    side = infusing()
+    side.read(hr=72, spo2=97)
+    glitch = Reading(ts=side.now + 86_400, hr=72, spo2=97, sbp=120, dbp=80)
+
+    events = side.chair.handle(glitch, wall=side.wall)
+    side.wait(5)
+    after = side.read(hr=72, bp=(190, 100))
+
+    assert [type(e) for e in events] == [ReadingRejected]
+    assert "clock glitch" in events[0].reason
+    assert of_type(after, ReadingRejected) == []
+    assert AlarmKind.SBP_HIGH in side.alarms
+
+
+def test_a_monitor_back_after_a_night_is_taken() -> None:
+    side = infusing()
+    side.read(hr=72, spo2=97)
+    side.wait(12 * 3600)  # event and wall time both move on
+
+    events = side.read(hr=72, spo2=97)
+
+    assert of_type(events, ReadingRejected) == []
