@@ -168,7 +168,7 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
         f"site {settings.site}, {args.chairs} chairs at speed {args.speed:g}, store {settings.db}\n"
         f"  dashboard: http://{http.host}:{http.port}/   log in as "
         f"{' or '.join(f'{u} / {p}' for u, p in DEMO_LOGINS.items())}\n"
-        f"  health: /healthz   metrics: /metrics   API: /docs\n"
+        f"  health: /healthz   metrics: /metrics   API: /openapi.json\n"
         f"  watch:  mosquitto_sub -p {address.port} -t '{settings.root}/{settings.site}/#' -v\n"
         f"  Ctrl-C stops the demo."
         if http
