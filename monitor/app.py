@@ -99,8 +99,7 @@ class Service:
                     task.cancel()
         finally:
             self.store.flush()
-            for row in self.ingest.final_snapshots(time.time()):
-                self.store.queue.put_nowait(row)
+            self.store.write_now(self.ingest.final_snapshots(time.time()))
             self.store.close()
 
     def health(self, wall: float) -> dict[str, Any]:

@@ -115,9 +115,13 @@ class Store:
             self.flush()
 
     def flush(self) -> None:
+        """Write what is queued, now, on this thread (at shutdown)."""
         rows = []
         while not self.queue.empty():
             rows.append(self.queue.get_nowait())
+        self.write_now(rows)
+
+    def write_now(self, rows: list[Row]) -> None:
         if rows:
             self._write(rows)
 
