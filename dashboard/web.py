@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,16 @@ AUDIO_PAUSE_S = 120.0
 MAX_ACTION_BYTES = 4096
 
 
+Archive = Callable[[str], dict[str, Any] | None]
+
+
 @dataclass
 class Dashboard:
     hub: Hub
     accounts: Accounts
     sessions: Sessions
     site: str
+    archive: Archive | None = None  # a session's stored record, where the station has a store
 
     def user(self, token: str | None) -> User | None:
         return self.sessions.user(token, time.time())
@@ -107,6 +112,9 @@ def _api(app: FastAPI, dashboard: Dashboard) -> None:
         view = dashboard.hub.chairs.get(chair)
         if view is None or view.state is None:
             raise HTTPException(404, f"no chair {chair!r} has reported")
+        stored = dashboard.archive(view.session) if dashboard.archive and view.session else None
+        if stored is not None:  # the whole session, also what came before a restart
+            return {"chair": view.state, **stored}
         return {
             "chair": view.state,
             "history": {v: list(points) for v, points in view.history.items()},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import socket
@@ -27,6 +28,7 @@ from monitor.domain.clinic import Clinic
 from monitor.ingest import Ingest, Outgoing, Result, restore_chair
 from monitor.metrics import Metrics
 from monitor.mqtt import MqttLink
+from monitor.record import session_record
 from monitor.settings import Settings, SettingsError
 from monitor.store import Store
 from monitor.wire.topics import subscriptions
@@ -64,6 +66,8 @@ class Service:
             metrics=self.metrics,
         )
         self.dashboard = _dashboard(settings) if settings.dashboard else None
+        if self.dashboard is not None:  # in this process the session view can read the store
+            self.dashboard.archive = functools.partial(session_record, self.store)
         self.last_tick: float | None = None
         self._status_at = 0.0
         self.http: uvicorn.Server | None = None

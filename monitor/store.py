@@ -8,6 +8,7 @@ queue is full, `submit` waits, which slows MQTT intake on purpose rather than lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -148,6 +149,24 @@ class Store:
         cursor = self._db.execute(sql, params)
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def read(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """A query on a connection of its own, safe beside the writer thread."""
+        if self.path == ":memory:":
+            return self.query(sql, *params)
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            cursor = db.execute(sql, params)
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def session_record(self, session: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A session's readings and alarm transitions, in time order."""
+        readings = self.read(
+            "SELECT ts, seq, hr, spo2, sbp, dbp, map, technical FROM readings"
+            " WHERE session = ? ORDER BY ts, id", session
+        )  # fmt: skip
+        alarms = self.read("SELECT * FROM alarm_transitions WHERE session = ? ORDER BY id", session)
+        return readings, alarms
 
     def snapshots(self, site: str) -> Iterator[tuple[str, str]]:
         for row in self.query("SELECT chair, state FROM chair_snapshots WHERE site = ?", site):
