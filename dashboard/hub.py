@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from monitor.settings import BrokerAddress
+from monitor.wire.address import BrokerAddress
 from monitor.wire.payloads import PayloadError, parse_event_time, validate
 from monitor.wire.topics import Inbound, check_name, status_topic
 

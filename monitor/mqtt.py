@@ -24,7 +24,7 @@ import aiomqtt
 
 from monitor.ingest import Outgoing
 from monitor.metrics import Metrics
-from monitor.settings import BrokerAddress
+from monitor.wire.address import BrokerAddress
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
+from monitor.wire.address import BrokerAddress, parse_broker_url
 from monitor.wire.topics import check_name, check_root
 
 ENV_PREFIX = "INFUSION_MONITOR_"
@@ -31,18 +31,6 @@ ENV_PREFIX = "INFUSION_MONITOR_"
 
 class SettingsError(ValueError):
     """Configuration that cannot work; the message says what to fix."""
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +82,7 @@ class Settings(BaseSettings):
         return self
 
     def broker_address(self) -> BrokerAddress:
-        parts = urlsplit(self.broker)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError(f"broker {self.broker!r} must look like mqtt://HOST:PORT")
-        try:
-            port = parts.port or 1883
-        except ValueError:
-            raise ValueError(f"broker {self.broker!r} has a bad port") from None
-        user = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
-        return BrokerAddress(parts.hostname, port, user, password)
+        return parse_broker_url(self.broker)
 
     def http_address(self) -> HttpAddress | None:
         if self.http.lower() in ("", "off", "none"):

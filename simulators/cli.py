@@ -19,9 +19,9 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from simulators.clinic import clinic_messages
+from simulators.player import parse_broker_url
 from simulators.scenarios import ScenarioError, load_scenarios
 from simulators.story import Address
 
@@ -82,13 +82,6 @@ def _optional_subcommands(commands: argparse._SubParsersAction[argparse.Argument
     pagers.set_defaults(run=pager.run_pager)
 
 
-def broker_host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"--broker {url!r} must look like mqtt://HOST:PORT")
-    return parts.hostname, parts.port or 1883
-
-
 def _list_scenarios(args: argparse.Namespace) -> int:
     scenarios = load_scenarios()
     width = max(len(name) for name in scenarios)
@@ -115,7 +108,7 @@ def _run_clinic(args: argparse.Namespace) -> int:
                       "link": m.link.value if m.link else None, "payload": m.payload.decode()}  # fmt: skip
             print(json.dumps(record, separators=(",", ":")))
         return 0
-    host, port = broker_host_port(args.broker)
+    host, port = parse_broker_url(args.broker)
     print(
         f"infusion-sim: {args.chairs} chairs, seed {args.seed}, speed {args.speed:g}, "
         f"publishing to {args.broker} site {args.site}",

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 
+from monitor.wire.address import parse_broker_url as broker_address
 from monitor.wire.payloads import format_event_time, parse_event_time
 from monitor.wire.topics import Inbound, chair_topic, check_name, check_root
 
@@ -267,14 +267,9 @@ def check_speed(speed: float) -> float:
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
-    """mqtt://HOST:PORT (port 1883 when left out) as (host, port); ValueError if malformed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"broker {url!r} must look like mqtt://HOST:PORT")
-    try:
-        return parts.hostname, parts.port or 1883
-    except ValueError:
-        raise ValueError(f"broker {url!r} has a bad port") from None
+    """mqtt://HOST:PORT as (host, port); ValueError if malformed."""
+    address = broker_address(url)
+    return address.host, address.port
 
 
 CONNECTION_DEFAULTS = {"broker": DEFAULT_BROKER, "site": "main", "root": "clinic"}
