@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class Store:
         self.written = 0
         self.failed_batches = 0
         self._db = self._open(path)
+        self._lock = threading.Lock()
 
     @staticmethod
     def _open(path: str) -> sqlite3.Connection:
@@ -105,13 +107,19 @@ class Store:
             await self.queue.put(row)
 
     async def run(self) -> None:
-        """Write queued rows until cancelled; on cancellation, write what is left, then stop."""
+        """Write queued rows until cancelled; on cancellation, let the batch being written
+        finish on its thread, write what is left, then stop."""
         try:
             while True:
                 rows = [await self.queue.get()]
                 while len(rows) < self.batch and not self.queue.empty():
                     rows.append(self.queue.get_nowait())
-                await asyncio.to_thread(self._write, rows)
+                writing = asyncio.ensure_future(asyncio.to_thread(self._write, rows))
+                try:
+                    await asyncio.shield(writing)
+                except asyncio.CancelledError:
+                    await asyncio.wait({writing})  # never two writers on one connection
+                    raise
         finally:
             self.flush()
 
@@ -131,6 +139,10 @@ class Store:
         self._db.close()
 
     def _write(self, rows: list[Row]) -> None:
+        with self._lock:  # the writer thread and a shutdown flush must take turns
+            self._write_batch(rows)
+
+    def _write_batch(self, rows: list[Row]) -> None:
         try:
             self._db.execute("BEGIN")
             for row in rows:
