@@ -107,6 +107,7 @@ async def _serve(settings: Settings, station: Dashboard) -> int:
     try:
         await server.serve()
     finally:
+        station.hub.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

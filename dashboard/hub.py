@@ -16,17 +16,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import secrets
-import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiomqtt
-
+from monitor.mqtt import MqttLink
 from monitor.wire.address import BrokerAddress
+from monitor.wire.outbound import Outgoing
 from monitor.wire.payloads import PayloadError, parse_event_time, validate
 from monitor.wire.topics import Inbound, check_name, status_topic
 
@@ -124,49 +122,40 @@ class ChairView:
 
 class Hub:
     def __init__(self, *, broker: BrokerAddress, root: str, site: str) -> None:
-        self.broker, self.root, self.site = broker, root, site
+        self.root, self.site = root, site
         self.chairs: dict[str, ChairView] = {}
         self.viewers: set[Viewer] = set()
-        self.broker_connected = False
         self.service_state = "unknown"
         self.service_seen: float | None = None
-        self._client: aiomqtt.Client | None = None
+        base = f"{root}/{site}"
+        self.broker_link = MqttLink(
+            broker,
+            client_id=f"infusion-dashboard-{site}-{secrets.token_hex(3)}",
+            subscriptions=[
+                *(f"{base}/chair/+/{leaf}" for leaf in ("state", "alarm", "recovery")),
+                status_topic(root, site),
+            ],
+            on_message=self._message,
+            on_change=lambda connected: self.announce_link(),
+            keepalive_s=5,
+        )
+
+    @property
+    def broker_connected(self) -> bool:
+        return self.broker_link.connected.is_set()
 
     # Reading the clinic ------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow the broker forever, reconnecting with capped, jittered backoff."""
-        attempt = 0
-        while True:
-            try:
-                await self._follow()
-            except aiomqtt.MqttError as exc:
-                log.warning("dashboard: broker %s unreachable (%s)", self.broker.url, exc)
-            self._client, self.broker_connected = None, False
-            self.announce_link()
-            attempt += 1
-            await asyncio.sleep(random.uniform(0, min(5.0, 0.25 * 2**attempt)))
-            attempt = min(attempt, 6)
+        """Follow the broker forever (the service's own link: reconnects, backoff, resubscribe)."""
+        await self.broker_link.run()
 
-    async def _follow(self) -> None:
-        client = aiomqtt.Client(
-            self.broker.host, self.broker.port, username=self.broker.username,
-            password=self.broker.password,
-            identifier=f"infusion-dashboard-{self.site}-{secrets.token_hex(3)}",
-            keepalive=5, timeout=5,
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        )  # fmt: skip
-        async with client:
-            base = f"{self.root}/{self.site}"
-            for leaf in ("state", "alarm", "recovery"):
-                await client.subscribe(f"{base}/chair/+/{leaf}", qos=1)
-            await client.subscribe(status_topic(self.root, self.site), qos=1)
-            self._client, self.broker_connected = client, True
-            self.announce_link()
-            async for message in client.messages:
-                payload = message.payload
-                raw = payload if isinstance(payload, bytes) else str(payload).encode()
-                self.take(message.topic.value, raw, time.time())
+    def close(self) -> None:
+        """Before cancelling `run`: never reconnect after this."""
+        self.broker_link.closing = True
+
+    async def _message(self, topic: str, payload: bytes, wall: float) -> None:
+        self.take(topic, payload, wall)
 
     def take(self, topic: str, payload: bytes, wall: float) -> None:
         """One message from the service: remember it and tell the browsers."""
@@ -270,11 +259,7 @@ class Hub:
             validate(kind, body)
         except PayloadError as exc:
             raise ValueError(str(exc)) from None
-        client = self._client
-        if client is None:
+        if not self.broker_connected:
             raise ValueError("the dashboard cannot reach the broker: nothing was sent")
         topic = f"{self.root}/{self.site}/chair/{chair}/{kind.value}"
-        try:
-            await client.publish(topic, body, qos=1)
-        except aiomqtt.MqttError as exc:
-            raise ValueError(f"the broker did not take it: {exc}") from None
+        self.broker_link.publish(Outgoing(topic, body))

@@ -25,12 +25,13 @@ from dashboard.hub import Hub
 from dashboard.web import Dashboard
 from monitor.api import MAX_TICK_LAG_S, create_api
 from monitor.domain.clinic import Clinic
-from monitor.ingest import Ingest, Outgoing, Result, restore_chair
+from monitor.ingest import Ingest, Result, restore_chair
 from monitor.metrics import Metrics
 from monitor.mqtt import MqttLink
 from monitor.record import session_record
 from monitor.settings import Settings, SettingsError
 from monitor.store import Store
+from monitor.wire.outbound import Outgoing
 from monitor.wire.topics import subscriptions
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class Service:
                     self.http.should_exit = True
                     await http
                 self.link.closing = True
+                if self.dashboard is not None:
+                    self.dashboard.hub.close()
                 for task in running:
                     task.cancel()
         finally:

@@ -29,7 +29,13 @@ from monitor.domain.events import (
 from monitor.domain.vitals import Reading
 from monitor.metrics import Metrics, QuietLog
 from monitor.store import Row
-from monitor.wire.outbound import ServiceStatusOut, alarm_out, chair_state, recovery_out
+from monitor.wire.outbound import (
+    Outgoing,
+    ServiceStatusOut,
+    alarm_out,
+    chair_state,
+    recovery_out,
+)
 from monitor.wire.payloads import MAX_PAYLOAD_BYTES, PayloadError, decode, validate
 from monitor.wire.topics import Inbound, Outbound, TopicError, chair_topic, parse_inbound
 from monitor.wire.topics import status_topic as service_status_topic
@@ -37,14 +43,6 @@ from monitor.wire.topics import status_topic as service_status_topic
 log = logging.getLogger(__name__)
 CHAIR_STATE = TypeAdapter(ChairState)
 STORED_PAYLOAD_LIMIT = 4096  # what is kept of an oversized payload
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str
-    payload: bytes
-    retain: bool = False
-    qos: int = 1
 
 
 @dataclass(slots=True)

@@ -22,9 +22,9 @@ from typing import Any
 
 import aiomqtt
 
-from monitor.ingest import Outgoing
 from monitor.metrics import Metrics
 from monitor.wire.address import BrokerAddress
+from monitor.wire.outbound import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,17 @@ class MqttLink:
         *,
         client_id: str,
         subscriptions: list[str],
-        will: Outgoing,
         on_message: Callable[[str, bytes, float], Awaitable[None]],
-        on_connect: Callable[[], list[Outgoing]],
-        metrics: Metrics,
+        will: Outgoing | None = None,
+        on_connect: Callable[[], list[Outgoing]] = list,
+        on_change: Callable[[bool], None] = lambda connected: None,
+        metrics: Metrics | None = None,
+        keepalive_s: int = 10,
     ) -> None:
         self.broker, self.client_id, self.subscriptions = broker, client_id, subscriptions
-        self.will, self.on_message, self.on_connect, self.metrics = (
-            will,
-            on_message,
-            on_connect,
-            metrics,
-        )
+        self.will, self.on_message, self.on_connect = will, on_message, on_connect
+        self.on_change, self.keepalive_s = on_change, keepalive_s
+        self.metrics = metrics or Metrics()  # a registry of its own when nobody reads it
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=OUTBOX_SIZE)
         self._retry: deque[Outgoing] = deque()
         self.connected = asyncio.Event()
@@ -91,11 +90,16 @@ class MqttLink:
                 attempt = 0
 
     def _disconnected(self) -> None:
+        was = self.connected.is_set()
         self.connected.clear()
         self.metrics.connected.set(0)
+        if was:
+            self.on_change(False)
 
     async def _session(self) -> None:
-        will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=True)
+        will = None
+        if self.will is not None:
+            will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=True)
         client = aiomqtt.Client(
             self.broker.host,
             self.broker.port,
@@ -104,7 +108,7 @@ class MqttLink:
             identifier=self.client_id,
             will=will,
             clean_session=True,
-            keepalive=10,
+            keepalive=self.keepalive_s,
             timeout=10,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             queue_type=_bounded_intake(self.metrics),
@@ -121,6 +125,7 @@ class MqttLink:
             self.connected_since = time.time()
             self.connected.set()
             self.metrics.connected.set(1)
+            self.on_change(True)
             self.metrics.reconnects.inc()
             log.info(
                 "connected to %s, subscribed to %s", self.broker.url, ", ".join(self.subscriptions)

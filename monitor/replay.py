@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.domain.clinic import Clinic
-from monitor.ingest import Ingest, Outgoing
+from monitor.ingest import Ingest
 from monitor.metrics import Metrics
 from monitor.settings import Settings
 from monitor.store import Store
-from monitor.wire.outbound import AlarmOut
+from monitor.wire.outbound import AlarmOut, Outgoing
 
 # Beyond this gap between two messages, ticks are spaced out: nothing in the core needs finer
 # time than its delays when no message arrives.

@@ -7,6 +7,7 @@ dashboard or a test validates what it receives with the same classes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -24,6 +25,16 @@ OutTime = Annotated[
     BeforeValidator(parse_event_time),
     PlainSerializer(format_event_time, return_type=str),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One MQTT message to publish."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 1
 
 
 class OutboundModel(BaseModel):
