@@ -7,12 +7,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Response
-from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dashboard.web import install, login_required
 from monitor import __version__
-from monitor.overview import render_overview
 from monitor.wire.outbound import ChairStateOut, chair_state
 
 if TYPE_CHECKING:
@@ -24,27 +22,14 @@ MAX_TICK_LAG_S = 5.0
 
 
 def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
-    """The service's HTTP API; with `dashboard`, the nurses' station too, and then every route
-    but /healthz and /metrics needs a logged-in user."""
+    """The service's HTTP API: /healthz and /metrics for anyone; with `dashboard`, the nurses'
+    station and the chairs API behind its login. Without one there is no login, so nothing
+    with patient data is served."""
     app = FastAPI(
         title="infusion-monitor",
         version=__version__,
         description="Live vital-signs monitoring for IV ketamine infusion clinics.",
     )
-    guard = [login_required(dashboard)] if dashboard else []
-    if dashboard is not None:
-        install(app, dashboard)
-
-    @app.get(
-        "/overview" if dashboard else "/",
-        response_class=HTMLResponse,
-        include_in_schema=False,
-        dependencies=guard,
-    )
-    def overview() -> str:
-        wall = time.time()
-        chairs = [chair_state(c, site=service.site, wall=wall) for c in service.clinic]
-        return render_overview(chairs, site=service.site, now=wall)
 
     @app.get("/healthz")
     def healthz(response: Response) -> dict[str, Any]:
@@ -58,6 +43,13 @@ def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if dashboard is not None:
+        install(app, dashboard)
+        _chairs_api(app, service, guard=[login_required(dashboard)])
+    return app
+
+
+def _chairs_api(app: FastAPI, service: Service, *, guard: list[Any]) -> None:
     @app.get("/api/chairs", response_model=list[ChairStateOut], dependencies=guard)
     def chairs() -> list[ChairStateOut]:
         """Every chair's current state, as on its `state` topic."""
@@ -69,5 +61,3 @@ def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
         if site != service.site or chair not in service.clinic:
             raise HTTPException(404, f"no chair {chair!r} at site {site!r}")
         return chair_state(service.clinic.chair(chair), site=site, wall=time.time())
-
-    return app
