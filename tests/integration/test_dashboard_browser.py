@@ -18,7 +18,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,21 +332,32 @@ async def infusing_chair(running: Running, broker: Mosquitto, chair: str = "c01"
     await until(infusing, within_s=10, what=f"{chair} infusing at the dashboard")
 
 
-async def test_the_banner_rises_when_the_broker_stops_and_falls_when_it_is_back(
-    running: Running, mosquitto: Mosquitto, browser: Browser
-) -> None:
+async def calm_station(running: Running, mosquitto: Mosquitto, browser: Browser) -> Screen:
+    """A logged-in station with one chair infusing and no warning up."""
     screen = await station_page(browser, running.base)
     await infusing_chair(running, mosquitto)
     await expect(screen.tile("c01")).to_have_count(1, timeout=10_000)
     await expect(screen.banner).to_be_hidden(timeout=10_000)
+    return screen
 
+
+async def banner_rises_after(screen: Screen, fault: Awaitable[None], *, what: str) -> float:
+    """Seconds from `fault` until the page shows the warning banner."""
     rising = asyncio.create_task(
-        screen.seen_at(BANNER_VISIBLE, within_s=15, what="the banner after the broker stopped")
+        screen.seen_at(BANNER_VISIBLE, within_s=15, what=f"the banner after {what}")
     )
     await asyncio.sleep(0.1)
-    stopped = time.time()
-    await mosquitto.stop()
-    risen = await rising
+    started = time.time()
+    await fault
+    return await rising - started
+
+
+async def test_the_banner_rises_when_the_broker_stops_and_falls_when_it_is_back(
+    running: Running, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    screen = await calm_station(running, mosquitto, browser)
+
+    rose_after = await banner_rises_after(screen, mosquitto.stop(), what="the broker stopped")
     await asyncio.sleep(4)  # an outage, long enough for the reconnect backoff to grow
     still_up = await screen.banner.is_visible()
     falling = asyncio.create_task(
@@ -356,9 +367,7 @@ async def test_the_banner_rises_when_the_broker_stops_and_falls_when_it_is_back(
     await mosquitto.start()
     fallen = await falling
 
-    assert risen - stopped <= 8.0, (
-        f"the banner rose {risen - stopped:.1f} s after the broker stopped"
-    )
+    assert rose_after <= 8.0, f"the banner rose {rose_after:.1f} s after the broker stopped"
     assert still_up
     assert fallen - restarted <= 20.0, (
         f"the banner went {fallen - restarted:.1f} s after the restart"
@@ -369,21 +378,15 @@ async def test_the_banner_rises_when_the_broker_stops_and_falls_when_it_is_back(
 async def test_the_banner_rises_when_the_service_with_the_dashboard_stops(
     running: Running, mosquitto: Mosquitto, browser: Browser
 ) -> None:
-    screen = await station_page(browser, running.base)
-    await infusing_chair(running, mosquitto)
-    await expect(screen.tile("c01")).to_have_count(1, timeout=10_000)
-    await expect(screen.banner).to_be_hidden(timeout=10_000)
+    screen = await calm_station(running, mosquitto, browser)
 
-    rising = asyncio.create_task(
-        screen.seen_at(BANNER_VISIBLE, within_s=15, what="the banner after the service stopped")
-    )
-    await asyncio.sleep(0.1)
-    stopped = time.time()
-    running.service.stop()
-    await asyncio.wait_for(running.task, 15)
-    risen = await rising
+    async def stop_service() -> None:
+        running.service.stop()
+        await asyncio.wait_for(running.task, 15)
 
-    assert risen - stopped <= 5.0, f"the banner rose {risen - stopped:.1f} s after the stop"
+    rose_after = await banner_rises_after(screen, stop_service(), what="the service stopped")
+
+    assert rose_after <= 5.0, f"the banner rose {rose_after:.1f} s after the stop"
     assert screen.errors == []
 
 
