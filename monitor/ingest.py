@@ -256,6 +256,7 @@ class Ingest:
             "received_at": wall,
             "seq": reading.seq,
             "hr": reading.hr,
+            "pr": reading.pr,
             "spo2": reading.spo2,
             "sbp": reading.sbp,
             "dbp": reading.dbp,
@@ -283,6 +284,8 @@ class Ingest:
                 "text": event.text,
                 "acknowledged_by": event.acknowledged_by,
                 "acknowledged_at": event.acknowledged_at,
+                "note": event.note,
+                "suppressed_by": event.suppressed_by,
             }
             return Row("alarm_transitions", values)
         session = data.get("session")
@@ -300,7 +303,9 @@ class Ingest:
 def _signature(chair: Chair) -> tuple[Any, ...]:
     """What, if changed, makes a chair's state worth publishing again outside a message."""
     state = chair.state
-    alarms = tuple((a.id, a.state, a.priority) for a in state.board.alarms.values())
+    alarms = tuple(
+        (a.id, a.state, a.priority, a.suppressed_by) for a in state.board.alarms.values()
+    )
     recovery = chair.session.recovery.status if chair.session and chair.session.recovery else None
     return (chair.phase, state.device_online, state.audio_paused_until, alarms, recovery)
 

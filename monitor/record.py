@@ -30,7 +30,7 @@ def _reading(row: dict[str, Any]) -> Reading:
     technical = frozenset((row["technical"] or "").split(",")) - {""}
     return Reading(
         ts=row["ts"], seq=row["seq"], hr=row["hr"], spo2=row["spo2"], sbp=row["sbp"],
-        dbp=row["dbp"], map=row["map"], technical=technical,
+        dbp=row["dbp"], map=row["map"], technical=technical, pr=row["pr"],
     )  # fmt: skip
 
 
@@ -51,4 +51,6 @@ def _alarm(row: dict[str, Any]) -> dict[str, Any]:
         "text": row["text"],
         "acknowledged_by": row["acknowledged_by"],
         "acknowledged_at": format_event_time(acknowledged_at) if acknowledged_at else None,
+        "note": row.get("note"),
+        "suppressed_by": row.get("suppressed_by"),
     }

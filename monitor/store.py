@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY,
     site TEXT NOT NULL, chair TEXT NOT NULL, session TEXT,
     ts REAL NOT NULL, received_at REAL NOT NULL, seq INTEGER,
-    hr REAL, spo2 REAL, sbp REAL, dbp REAL, map REAL, technical TEXT
+    hr REAL, spo2 REAL, sbp REAL, dbp REAL, map REAL, technical TEXT, pr REAL
 );
 CREATE INDEX IF NOT EXISTS readings_session ON readings (session, ts);
 CREATE TABLE IF NOT EXISTS alarm_transitions (
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS alarm_transitions (
     alarm TEXT NOT NULL, site TEXT NOT NULL, chair TEXT NOT NULL, session TEXT,
     ts REAL NOT NULL, kind TEXT NOT NULL, class TEXT NOT NULL, priority TEXT NOT NULL,
     state TEXT NOT NULL, value REAL, "limit" REAL, text TEXT NOT NULL,
-    acknowledged_by TEXT, acknowledged_at REAL
+    acknowledged_by TEXT, acknowledged_at REAL, note TEXT, suppressed_by TEXT
 );
 CREATE INDEX IF NOT EXISTS alarm_transitions_session ON alarm_transitions (session, ts);
 CREATE TABLE IF NOT EXISTS events (
@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS chair_snapshots (
     PRIMARY KEY (site, chair)
 );
 """
+# Columns added since the first schema, for stores created before them (contract v1.1).
+ADDED_COLUMNS = (
+    ("readings", "pr", "REAL"),
+    ("alarm_transitions", "note", "TEXT"),
+    ("alarm_transitions", "suppressed_by", "TEXT"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,7 @@ class Store:
         try:
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             db.executescript(SCHEMA)
+            _add_columns(db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {path}: {exc}") from exc
         return db
@@ -174,7 +181,7 @@ class Store:
     def session_record(self, session: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A session's readings and alarm transitions, in time order."""
         readings = self.read(
-            "SELECT ts, seq, hr, spo2, sbp, dbp, map, technical FROM readings"
+            "SELECT ts, seq, hr, pr, spo2, sbp, dbp, map, technical FROM readings"
             " WHERE session = ? ORDER BY ts, id", session
         )  # fmt: skip
         alarms = self.read("SELECT * FROM alarm_transitions WHERE session = ? ORDER BY id", session)
@@ -204,3 +211,10 @@ def _insert(row: Row) -> tuple[str, tuple[Any, ...]]:
         sql += f" ON CONFLICT ({', '.join(row.upsert_key)}) DO UPDATE SET {updates}"
     values = tuple(json.dumps(v) if isinstance(v, dict | list) else v for v in row.values.values())
     return sql, values
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for table, column, kind in ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")

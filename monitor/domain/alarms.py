@@ -11,8 +11,15 @@ How this works (after IEC 60601-1-8):
 - States: ACTIVE (condition present, nobody acknowledged), ACKNOWLEDGED (present, a named person
   acknowledged), LATCHED (condition over, but it was a high-priority physiological alarm nobody
   acknowledged: it stays until someone does), CLEARED (over; it leaves the board).
-- An acknowledged alarm whose priority rises (a pre-infusion BP warning that reaches the stop
-  level) becomes ACTIVE again: the nurse acknowledged something less serious.
+- Worse is new (safety rule 3): an acknowledged alarm becomes ACTIVE again when its priority
+  rises (a pre-infusion BP warning that reaches the stop level) or its value moves a further
+  step beyond the value that was acknowledged (SBP 184 acknowledged, 204 sounds again).
+- Delays measure persistence (rule 9): a condition waiting out its delay keeps its onset through
+  samples inside the hysteresis band; only a value clearly past the band, or a gap in valid
+  samples longer than the delay, starts the wait again. Late readings (rule 8) may raise an
+  immediate alarm but never clear, reset or restart one.
+- A relative alarm (`sbp_rise`) whose absolute alarm (`sbp_high`) is ongoing adds nothing for the
+  nurse: it stays in the record, marked `suppressed_by`, and neither shows nor sounds.
 
 `TRANSITIONS` is the whole state machine; a move that is not in it raises `IllegalTransition`
 and leaves the alarm as it was.
@@ -35,10 +42,17 @@ class AlarmKind(StrEnum):
     HR_HIGH = "hr_high"
     HR_LOW = "hr_low"
     SPO2_LOW = "spo2_low"
+    SPO2_CRITICAL = "spo2_critical"
+    NO_PULSE = "no_pulse"
     RECOVERY_OVERDUE = "recovery_overdue"
     PREINFUSION_BP_HIGH = "preinfusion_bp_high"
     MONITOR_OFFLINE = "monitor_offline"
-    VITALS_STALE = "vitals_stale"
+    VITALS_STALE = "vitals_stale"  # contract v1; v1.1 raises one alarm per vital instead
+    HR_STALE = "hr_stale"
+    SPO2_STALE = "spo2_stale"
+    NIBP_STALE = "nibp_stale"
+    CLOCK_STEP = "clock_step"
+    BASELINE_INCOMPLETE = "baseline_incomplete"
     SPO2_PROBE_OFF = "spo2_probe_off"
     NIBP_FAILED = "nibp_failed"
     LEADS_OFF = "leads_off"
@@ -73,8 +87,12 @@ class Trigger(StrEnum):
     CONDITION_ENDS_LATCHING = "condition_ends_latching"
     CONDITION_RETURNS = "condition_returns"
     PRIORITY_RISES = "priority_rises"
+    WORSENS = "worsens"
+    SUPPRESS = "suppress"
+    UNSUPPRESS = "unsuppress"
     ACKNOWLEDGE = "acknowledge"
     SESSION_ENDS = "session_ends"
+    DISCHARGED_OVER = "discharged_over"
 
 
 TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
@@ -82,14 +100,21 @@ TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
     (AlarmState.ACTIVE, Trigger.CONDITION_ENDS): AlarmState.CLEARED,
     (AlarmState.ACTIVE, Trigger.CONDITION_ENDS_LATCHING): AlarmState.LATCHED,
     (AlarmState.ACTIVE, Trigger.PRIORITY_RISES): AlarmState.ACTIVE,
+    (AlarmState.ACTIVE, Trigger.SUPPRESS): AlarmState.ACTIVE,
+    (AlarmState.ACTIVE, Trigger.UNSUPPRESS): AlarmState.ACTIVE,
     (AlarmState.ACTIVE, Trigger.SESSION_ENDS): AlarmState.CLEARED,
+    (AlarmState.ACTIVE, Trigger.DISCHARGED_OVER): AlarmState.CLEARED,
     (AlarmState.ACKNOWLEDGED, Trigger.CONDITION_ENDS): AlarmState.CLEARED,
     (AlarmState.ACKNOWLEDGED, Trigger.CONDITION_ENDS_LATCHING): AlarmState.CLEARED,
     (AlarmState.ACKNOWLEDGED, Trigger.PRIORITY_RISES): AlarmState.ACTIVE,
+    (AlarmState.ACKNOWLEDGED, Trigger.WORSENS): AlarmState.ACTIVE,
+    (AlarmState.ACKNOWLEDGED, Trigger.SUPPRESS): AlarmState.ACKNOWLEDGED,
+    (AlarmState.ACKNOWLEDGED, Trigger.UNSUPPRESS): AlarmState.ACKNOWLEDGED,
     (AlarmState.ACKNOWLEDGED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
     (AlarmState.LATCHED, Trigger.ACKNOWLEDGE): AlarmState.CLEARED,
     (AlarmState.LATCHED, Trigger.CONDITION_RETURNS): AlarmState.ACTIVE,
     (AlarmState.LATCHED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
+    (AlarmState.LATCHED, Trigger.DISCHARGED_OVER): AlarmState.CLEARED,
 }
 
 
@@ -122,6 +147,16 @@ class Finding:
     limit: float | None
     text: str
     latching: bool = False
+    note: str | None = None
+    # Worse is new: +1 when a higher value is worse, -1 when a lower one is, and the step.
+    worse_sign: int = 0
+    worse_step: float | None = None
+
+    def worse_than(self, acknowledged: float | None) -> bool:
+        """Has the value moved a full step past `acknowledged` in the worse direction?"""
+        if self.worse_step is None or acknowledged is None or self.value is None:
+            return False
+        return self.worse_sign * (self.value - acknowledged) >= self.worse_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +175,25 @@ class Alarm:
     session: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    acknowledged_value: float | None = None
+    note: str | None = None
+    suppressed_by: AlarmKind | None = None
+
+    @property
+    def sounding(self) -> bool:
+        """Active, above low priority and not suppressed: what the station must hear."""
+        return (
+            self.state is AlarmState.ACTIVE
+            and self.priority is not AlarmPriority.LOW
+            and self.suppressed_by is None
+        )
+
+    @property
+    def unacknowledged_high(self) -> bool:
+        return self.priority is AlarmPriority.HIGH and self.state in (
+            AlarmState.ACTIVE,
+            AlarmState.LATCHED,
+        )
 
     @property
     def condition_ongoing(self) -> bool:
@@ -157,25 +211,51 @@ class AlarmBoard:
     chair: str
     alarms: dict[AlarmKind, Alarm] = field(default_factory=dict)
     onsets: dict[AlarmKind, float] = field(default_factory=dict)
+    last_seen: dict[AlarmKind, float] = field(default_factory=dict)
     raised_count: int = 0
 
     def present(
-        self, finding: Finding, *, ts: float, delay_s: float = 0.0, session: str | None
+        self,
+        finding: Finding,
+        *,
+        ts: float,
+        delay_s: float = 0.0,
+        session: str | None,
+        late: bool = False,
+        shown_under: AlarmKind | None = None,
     ) -> list[AlarmTransition]:
-        """The condition is present at `ts`: raise its alarm once it has lasted `delay_s`."""
-        onset = self.onsets.setdefault(finding.kind, ts)
+        """The condition is present at `ts`: raise its alarm once it has lasted `delay_s`.
+
+        A `late` sample (older than the newest of its vital) may raise an alarm with no delay,
+        or worsen one, but starts no wait of its own. `shown_under`: the alarm adds nothing
+        while that one is ongoing, so it is raised suppressed.
+        """
         alarm = self.alarms.get(finding.kind)
         if alarm is not None and alarm.condition_ongoing:
             return self._update(alarm, finding, ts)
+        if late and delay_s > 0:
+            return []
+        if not late:
+            self._persisting(finding.kind, ts, delay_s)
+        onset = self.onsets.get(finding.kind, ts)
         if ts - onset < delay_s:
             return []
         if alarm is not None:
             return [self._move(alarm, Trigger.CONDITION_RETURNS, ts, finding)]
-        return [self._raise(finding, ts, session)]
+        under = shown_under if shown_under is not None and self.ongoing(shown_under) else None
+        return [self._raise(finding, ts, session, suppressed_by=under)]
 
-    def absent(self, kind: AlarmKind, *, ts: float) -> list[AlarmTransition]:
+    def holding(self, kind: AlarmKind, *, ts: float) -> None:
+        """A sample inside the hysteresis band: the condition neither ends nor starts again."""
+        if kind in self.onsets:
+            self.last_seen[kind] = max(ts, self.last_seen.get(kind, ts))
+
+    def absent(self, kind: AlarmKind, *, ts: float, late: bool = False) -> list[AlarmTransition]:
         """The condition is not present at `ts` (past its hysteresis when one applies)."""
+        if late:
+            return []
         self.onsets.pop(kind, None)
+        self.last_seen.pop(kind, None)
         alarm = self.alarms.get(kind)
         if alarm is None or not alarm.condition_ongoing:
             return []
@@ -186,6 +266,10 @@ class AlarmBoard:
         alarm = self.alarms.get(kind)
         return alarm is not None and alarm.condition_ongoing
 
+    def pending(self, kind: AlarmKind) -> bool:
+        """The condition is ongoing, or waiting out its delay."""
+        return kind in self.onsets or self.ongoing(kind)
+
     def find(self, ref: str) -> Alarm:
         """The alarm with id `ref`, or the chair's alarm of kind `ref`."""
         for alarm in self.alarms.values():
@@ -195,14 +279,50 @@ class AlarmBoard:
 
     def acknowledge(self, ref: str, *, by: str, ts: float) -> AlarmTransition:
         alarm = self.find(ref)
-        acknowledged = replace(alarm, acknowledged_by=by, acknowledged_at=ts)
+        acknowledged = replace(
+            alarm, acknowledged_by=by, acknowledged_at=ts, acknowledged_value=alarm.value
+        )
         return self._move(acknowledged, Trigger.ACKNOWLEDGE, ts)
 
-    def clear_all(self, ts: float) -> list[AlarmTransition]:
-        self.onsets.clear()
-        return [self._move(a, Trigger.SESSION_ENDS, ts) for a in list(self.alarms.values())]
+    def suppress(
+        self, kind: AlarmKind, *, by: AlarmKind | None, ts: float
+    ) -> list[AlarmTransition]:
+        """Mark `kind` as adding nothing while `by` is ongoing (None: it shows again)."""
+        alarm = self.alarms.get(kind)
+        if alarm is None or not alarm.condition_ongoing or alarm.suppressed_by is by:
+            return []
+        trigger = Trigger.SUPPRESS if by is not None else Trigger.UNSUPPRESS
+        return [self._move(replace(alarm, suppressed_by=by), trigger, ts)]
 
-    def _raise(self, finding: Finding, ts: float, session: str | None) -> AlarmTransition:
+    def clear_all(self, ts: float, *, by: str | None = None) -> list[AlarmTransition]:
+        """The session ends: every alarm clears; an unacknowledged high one is recorded as
+        discharged over, by `by`."""
+        self.onsets.clear()
+        self.last_seen.clear()
+        transitions = []
+        for alarm in list(self.alarms.values()):
+            if alarm.unacknowledged_high:
+                over = replace(alarm, acknowledged_by=by, acknowledged_at=ts)
+                transitions.append(self._move(over, Trigger.DISCHARGED_OVER, ts))
+            else:
+                transitions.append(self._move(alarm, Trigger.SESSION_ENDS, ts))
+        return transitions
+
+    def _persisting(self, kind: AlarmKind, ts: float, delay_s: float) -> None:
+        """Start the wait at `ts`, unless the condition has been seen without a gap."""
+        last = self.last_seen.get(kind)
+        if kind not in self.onsets or (last is not None and ts - last > delay_s > 0):
+            self.onsets[kind] = ts
+        self.last_seen[kind] = max(ts, last if last is not None else ts)
+
+    def _raise(
+        self,
+        finding: Finding,
+        ts: float,
+        session: str | None,
+        *,
+        suppressed_by: AlarmKind | None = None,
+    ) -> AlarmTransition:
         self.raised_count += 1
         alarm = Alarm(
             id=alarm_id(self.chair, finding.kind.value, ts, self.raised_count),
@@ -217,6 +337,8 @@ class AlarmBoard:
             updated_at=ts,
             latching=finding.latching,
             session=session,
+            note=finding.note,
+            suppressed_by=suppressed_by,
         )
         self.alarms[alarm.kind] = alarm
         return as_transition(alarm, previous=None)
@@ -224,9 +346,16 @@ class AlarmBoard:
     def _update(self, alarm: Alarm, finding: Finding, ts: float) -> list[AlarmTransition]:
         if finding.priority.rank > alarm.priority.rank:
             return [self._move(alarm, Trigger.PRIORITY_RISES, ts, finding)]
+        if alarm.state is AlarmState.ACKNOWLEDGED and finding.worse_than(alarm.acknowledged_value):
+            return [self._move(alarm, Trigger.WORSENS, ts, finding)]
         # The condition persists: the alarm follows the value without a new transition.
         self.alarms[alarm.kind] = replace(
-            alarm, value=finding.value, limit=finding.limit, text=finding.text, updated_at=ts
+            alarm,
+            value=finding.value,
+            limit=finding.limit,
+            text=finding.text,
+            note=finding.note,
+            updated_at=ts,
         )
         return []
 
@@ -243,6 +372,7 @@ class AlarmBoard:
                 limit=finding.limit,
                 text=finding.text,
                 latching=finding.latching,
+                note=finding.note,
             )
         if state is AlarmState.CLEARED:
             self.alarms.pop(alarm.kind, None)
@@ -271,4 +401,6 @@ def as_transition(
         raised_at=alarm.raised_at,
         acknowledged_by=alarm.acknowledged_by,
         acknowledged_at=alarm.acknowledged_at,
+        note=alarm.note,
+        suppressed_by=alarm.suppressed_by.value if alarm.suppressed_by else None,
     )

@@ -5,6 +5,11 @@ HR and SpO2 value is kept (HR and SpO2 only for the last `CONTINUOUS_WINDOW_S`).
 the median of the cuff readings (at least `MIN_NIBP_READINGS`) and of the continuous values. A
 value a nurse entered at admission wins over a computed one. The baseline freezes when the
 infusion starts; relative alarms and the recovery check use the frozen one.
+
+Safety rule 10: a baseline must be trustworthy. Two cuffs further apart than
+`baseline_spread_mmhg` do not make a baseline (which one is right?): they ask for a third, and the
+median of three or more is taken. A baseline without a BP says why (`missing`), so the nurse sees
+"baseline incomplete" instead of silence.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Baseline:
     spo2: float | None = None
     source: BaselineSource = BaselineSource.NONE
     nibp_readings: int = 0
+    missing: str | None = None  # why there is no BP baseline
 
     def value(self, vital: Vital) -> float | None:
         value: float | None = getattr(self, vital.value, None) if vital in BASELINE_VITALS else None
@@ -69,10 +75,19 @@ class BaselineSamples:
                     kept.pop(0)
 
 
-def compute_baseline(samples: BaselineSamples, entered: dict[Vital, float]) -> Baseline:
+DEFAULT_SPREAD_MMHG = 20.0
+
+
+def compute_baseline(
+    samples: BaselineSamples,
+    entered: dict[Vital, float],
+    *,
+    spread_mmhg: float = DEFAULT_SPREAD_MMHG,
+) -> Baseline:
     """Median of the samples, with entered values taking precedence vital by vital."""
     measured: dict[Vital, float] = {}
-    if len(samples.nibp) >= MIN_NIBP_READINGS:
+    missing = _bp_missing(samples.nibp, spread_mmhg)
+    if missing is None:
         measured[Vital.SBP] = round(median(s for s, _ in samples.nibp), 1)
         measured[Vital.DBP] = round(median(d for _, d in samples.nibp), 1)
     for vital in CONTINUOUS_VITALS:
@@ -87,7 +102,23 @@ def compute_baseline(samples: BaselineSamples, entered: dict[Vital, float]) -> B
         spo2=values.get(Vital.SPO2),
         source=_source(measured=set(measured) - set(entered), entered=set(entered)),
         nibp_readings=len(samples.nibp),
+        missing=None if Vital.SBP in values and Vital.DBP in values else missing,
     )
+
+
+def _bp_missing(cuffs: list[tuple[float, float]], spread_mmhg: float) -> str | None:
+    """Why these cuffs make no BP baseline, or None when they do."""
+    if len(cuffs) < MIN_NIBP_READINGS:
+        return f"{len(cuffs)} of {MIN_NIBP_READINGS} baseline cuff readings"
+    if len(cuffs) == MIN_NIBP_READINGS:
+        (s1, d1), (s2, d2) = cuffs
+        apart = max(abs(s1 - s2), abs(d1 - d2))
+        if apart > spread_mmhg:
+            return (
+                f"baseline cuffs {s1:g}/{d1:g} and {s2:g}/{d2:g} differ by {apart:g} mmHg: "
+                "take a third"
+            )
+    return None
 
 
 def _source(*, measured: set[Vital], entered: set[Vital]) -> BaselineSource:

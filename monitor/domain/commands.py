@@ -21,11 +21,17 @@ class Admit:
     weight_kg: float | None = None
     baseline: dict[Vital, float] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Discharge:
+    """The patient leaves. With an unacknowledged high-priority alarm on the chair, this is
+    refused unless `over_alarms` says the nurse discharges over it (recorded with `by`)."""
+
     ts: float
+    by: str | None = None
+    over_alarms: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,16 @@ from monitor.domain.events import (
 from monitor.domain.limits import Limits, LimitsError
 from monitor.domain.recovery import RecoveryTracker
 from monitor.domain.session import Infusion, Phase, Session, Step, next_phase
-from monitor.domain.vitals import MIN_PULSE_PRESSURE_MMHG, PLAUSIBLE_RANGE, Vital
+from monitor.domain.vitals import Vital
+
+# What a nurse can enter as a patient's baseline: values a seated adult can have.
+ENTERED_RANGE: dict[Vital, tuple[float, float]] = {
+    Vital.HR: (30.0, 180.0),
+    Vital.SPO2: (70.0, 100.0),
+    Vital.SBP: (70.0, 250.0),
+    Vital.DBP: (40.0, 150.0),
+}
+MIN_ENTERED_PULSE_PRESSURE_MMHG = 10.0
 
 
 def admit(
@@ -34,6 +43,7 @@ def admit(
     session = Session(
         id=sid,
         patient=command.patient,
+        admitted_by=command.by,
         admitted_at=command.ts,
         limits=limits,
         phase_since=command.ts,
@@ -44,7 +54,9 @@ def admit(
     entered = {v.value: x for v, x in command.baseline.items()}
     overrides = dict(command.limits)
     return session, [
-        SessionOpened(command.ts, sid, command.patient, command.weight_kg, entered, overrides),
+        SessionOpened(
+            command.ts, sid, command.patient, command.weight_kg, entered, overrides, command.by
+        ),
         PhaseChanged(command.ts, sid, Phase.BASELINE.value, phase.value, "admit"),
     ]
 
@@ -56,6 +68,10 @@ def infusion_step(session: Session, event: InfusionEvent) -> list[Event]:
     events: list[Event] = [
         PhaseChanged(event.ts, session.id, phase.value, previous.value, event.step.value)
     ]
+    # Delivery ended at the stop, or at the pause that became the stop (safety rule 5).
+    delivery_end = (
+        session.infusion.paused_at if session.infusion.paused_at is not None else event.ts
+    )
     _account_pause(session.infusion, event)
     if event.step is Step.START:
         events.append(_start(session, event))
@@ -64,31 +80,37 @@ def infusion_step(session: Session, event: InfusionEvent) -> list[Event]:
         baseline = session.baseline
         assert baseline is not None  # frozen when the infusion started
         session.recovery = RecoveryTracker.start(
-            session=session.id, stopped_at=event.ts, baseline=baseline, limits=session.limits
+            session=session.id, stopped_at=delivery_end, baseline=baseline, limits=session.limits
         )
         events.append(session.recovery.update(event.ts))
     return events
 
 
-def discharge(session: Session, ts: float) -> list[Event]:
+def discharge(
+    session: Session, ts: float, *, by: str | None, over_alarms: tuple[str, ...] = ()
+) -> list[Event]:
+    """Close the session; unless recovery was confirmed, record that as the outcome."""
     phase = next_phase(session.phase, Step.DISCHARGE)
     previous, session.phase = session.phase, phase
     session.phase_since = session.closed_at = ts
-    status = session.recovery.status.value if session.recovery else None
-    return [
-        PhaseChanged(ts, session.id, phase.value, previous.value, "discharge"),
-        SessionClosed(ts, session.id, status),
-    ]
+    events: list[Event] = [PhaseChanged(ts, session.id, phase.value, previous.value, "discharge")]
+    tracker, outcome = session.recovery, None
+    if tracker is not None:
+        update = tracker.discharge(ts, by=by)
+        events += [update] if update else []
+        outcome = tracker.status.value
+    status = tracker.status.value if tracker else None
+    return [*events, SessionClosed(ts, session.id, status, outcome, by, over_alarms)]
 
 
 def check_entered_baseline(baseline: dict[Vital, float]) -> None:
     """An entered baseline must be values a patient can have, and a BP must be a BP."""
     for vital, value in baseline.items():
-        low, high = PLAUSIBLE_RANGE[vital]
+        low, high = ENTERED_RANGE[vital]
         if not low <= value <= high:
             raise LimitsError(f"baseline {vital.value} {value:g} outside {low:g}-{high:g}")
     sbp, dbp = baseline.get(Vital.SBP), baseline.get(Vital.DBP)
-    if sbp is not None and dbp is not None and sbp - dbp < MIN_PULSE_PRESSURE_MMHG:
+    if sbp is not None and dbp is not None and sbp - dbp < MIN_ENTERED_PULSE_PRESSURE_MMHG:
         raise LimitsError(f"baseline BP {sbp:g}/{dbp:g} is not a blood pressure (SBP/DBP swapped?)")
 
 
@@ -97,7 +119,11 @@ def _start(session: Session, event: InfusionEvent) -> BaselineSet:
     infusion.started_at = event.ts
     infusion.drug, infusion.dose_mg_per_kg = event.drug, event.dose_mg_per_kg
     infusion.planned_minutes = event.planned_minutes
-    base = session.baseline = compute_baseline(session.samples, session.entered_baseline)
+    base = session.baseline = compute_baseline(
+        session.samples,
+        session.entered_baseline,
+        spread_mmhg=session.limits.baseline_spread_mmhg,
+    )
     return BaselineSet(
         event.ts, session.id, base.as_dict(), base.source.value, base.nibp_readings, base.has_bp
     )

@@ -45,6 +45,8 @@ class AlarmTransition:
     raised_at: float
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
+    note: str | None = None
+    suppressed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class RecoveryUpdate:
     off_baseline: dict[str, float]
     consecutive_in_tolerance: int
     recovered_at: float | None = None
+    reason: str | None = None
+    discharged_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class SessionOpened:
     weight_kg: float | None
     entered_baseline: dict[str, float]
     limit_overrides: dict[str, float]
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,11 @@ class SessionClosed:
     ts: float
     session: str
     recovery_status: str | None
+    outcome: str | None = (
+        None  # recovered, recovered_late, discharged_unconfirmed; None: no infusion
+    )
+    by: str | None = None
+    over_alarms: tuple[str, ...] = ()  # unacknowledged high alarms it was discharged over
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,29 +1,40 @@
-"""Return to baseline after the infusion stops, and the 20-minute window it is audited against.
+"""Return to baseline after the infusion ends, and the 20-minute window it is audited against.
 
-How this works: from the moment the infusion stops the tracker is WATCHING. At every valid cuff
-reading it compares each tracked vital with the patient's frozen baseline: SBP and DBP from the
-cuff, HR and SpO2 from their latest valid value if it is fresh (not older than
-`CONTINUOUS_FRESH_S` at the cuff reading; a continuous vital with no fresh value is reported as
-not assessed and does not block). A vital is within tolerance when it is within
-`recovery_tolerance` (a fraction) of its baseline, either side. `recovery_readings` consecutive
-cuff readings with every assessed vital within tolerance mean RECOVERED, at the time of the last
-of them. Artefacts never reach the tracker, so one bad cuff value neither closes nor breaks the
-run. Without a baseline BP, the tracker cannot decide and keeps watching.
+How this works (CLINICAL.md, safety rule 5, "recovered means safe, not just close"): the window
+opens when delivery ended (the stop, or the pause that became the stop). At every valid cuff
+reading the tracker checks the patient against the frozen baseline:
 
-If the clinical clock reaches `recovery_window_s` after the stop while still WATCHING, the status
-is OVERDUE (the chair raises `recovery_overdue`); a later recovery is RECOVERED_LATE. Because the
-cuff cycles every 5-10 minutes, the time of recovery is only known to that resolution.
+- SBP and DBP within `recovery_tolerance` (a fraction) of baseline, either side;
+- HR within the same tolerance of its baseline, from its latest value if it is fresh (not older
+  than `CONTINUOUS_FRESH_S`); a patient with an HR baseline and no current HR is not confirmed;
+- SpO2 at least `recovery_spo2_min`, or no more than `recovery_spo2_drop` points below its
+  baseline (the 20 % tolerance is never applied to SpO2: 79 % is not "within 20 % of 98");
+- no physiological alarm ongoing (an SBP 87 with `sbp_low` active is not recovered, nor a
+  200/118 against an anxious 170/100 baseline with `sbp_high` active).
+
+`recovery_readings` such cuffs in a row, each at least `recovery_cuff_spacing_s` after the last
+one counted, mean RECOVERED at the time of the last of them (a retry cuff 40 s after another
+neither counts nor breaks the run). A cuff that fails the check starts the run again, and the
+update says why (`reason`). Without a BP baseline the status is CANNOT_ASSESS, with the reason,
+never "not back to baseline".
+
+If the chair's clock reaches `recovery_window_s` after delivery ended while still WATCHING, the
+status is OVERDUE (the chair raises `recovery_overdue`); a later recovery is RECOVERED_LATE.
+A discharge before recovery was confirmed is itself an outcome: DISCHARGED_UNCONFIRMED, with who
+discharged. Because the cuff cycles every 5-10 minutes, the time of recovery is only known to
+that resolution.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from monitor.domain.baseline import BASELINE_VITALS, Baseline
 from monitor.domain.events import RecoveryUpdate
-from monitor.domain.limits import Limits
-from monitor.domain.vitals import CONTINUOUS_VITALS, Vital
+from monitor.domain.limits import DEFAULT_LIMITS, Limits
+from monitor.domain.vitals import LABELS, Vital
 
 CONTINUOUS_FRESH_S = 120.0
 
@@ -33,23 +44,34 @@ class RecoveryStatus(StrEnum):
     RECOVERED = "recovered"
     OVERDUE = "overdue"
     RECOVERED_LATE = "recovered_late"
+    CANNOT_ASSESS = "cannot_assess"
+    DISCHARGED_UNCONFIRMED = "discharged_unconfirmed"
 
     @property
     def final(self) -> bool:
+        return self in (
+            RecoveryStatus.RECOVERED,
+            RecoveryStatus.RECOVERED_LATE,
+            RecoveryStatus.DISCHARGED_UNCONFIRMED,
+        )
+
+    @property
+    def confirmed(self) -> bool:
         return self in (RecoveryStatus.RECOVERED, RecoveryStatus.RECOVERED_LATE)
 
 
 @dataclass(slots=True)
 class RecoveryTracker:
     session: str
-    stopped_at: float
+    stopped_at: float  # when delivery ended
     baseline: Baseline
-    tolerance: float
-    window_s: float
-    readings_needed: int
+    limits: Limits = DEFAULT_LIMITS
     status: RecoveryStatus = RecoveryStatus.WATCHING
     consecutive: int = 0
+    counted_at: float | None = None  # the last cuff counted in the current run
     recovered_at: float | None = None
+    reason: str | None = None
+    discharged_by: str | None = None
     latest: dict[str, float] = field(default_factory=dict)
     off_baseline: dict[str, float] = field(default_factory=dict)
 
@@ -57,14 +79,15 @@ class RecoveryTracker:
     def start(
         cls, *, session: str, stopped_at: float, baseline: Baseline, limits: Limits
     ) -> RecoveryTracker:
-        return cls(
-            session=session,
-            stopped_at=stopped_at,
-            baseline=baseline,
-            tolerance=limits.recovery_tolerance,
-            window_s=limits.recovery_window_s,
-            readings_needed=limits.recovery_readings,
-        )
+        tracker = cls(session=session, stopped_at=stopped_at, baseline=baseline, limits=limits)
+        if not baseline.has_bp:
+            tracker.status = RecoveryStatus.CANNOT_ASSESS
+            tracker.reason = f"no baseline BP: {baseline.missing or 'none measured or entered'}"
+        return tracker
+
+    @property
+    def window_s(self) -> float:
+        return self.limits.recovery_window_s
 
     def update(self, ts: float) -> RecoveryUpdate:
         return RecoveryUpdate(
@@ -78,49 +101,106 @@ class RecoveryTracker:
             off_baseline=dict(self.off_baseline),
             consecutive_in_tolerance=self.consecutive,
             recovered_at=self.recovered_at,
+            reason=self.reason,
+            discharged_by=self.discharged_by,
         )
 
     def cuff_reading(
-        self, ts: float, *, sbp: float, dbp: float, continuous: dict[Vital, tuple[float, float]]
+        self,
+        ts: float,
+        *,
+        sbp: float,
+        dbp: float,
+        continuous: dict[Vital, tuple[float, float]],
+        ongoing_alarms: Iterable[str] = (),
     ) -> list[RecoveryUpdate]:
-        """Assess one valid cuff reading; `continuous` maps a vital to (ts, value) of its latest.
+        """Assess one valid cuff reading; `continuous` maps a vital to (ts, value) of its latest;
+        `ongoing_alarms`: the physiological alarms whose condition is ongoing.
 
         A reading after the window first makes the status OVERDUE, so the record shows the
         window was missed even when no clock tick came between.
         """
-        if self.status.final:
+        if self.status.final or self.status is RecoveryStatus.CANNOT_ASSESS:
             return []
         updates = [u for u in [self.clock(ts)] if u] if ts - self.stopped_at > self.window_s else []
-        updates.append(self._assess(ts, sbp=sbp, dbp=dbp, continuous=continuous))
+        latest = self._latest(ts, sbp, dbp, continuous)
+        why_not = self._why_not(latest) or _alarms_reason(ongoing_alarms)
+        self._count(ts, why_not)
+        if self.consecutive >= self.limits.recovery_readings:
+            self.recovered_at = ts
+            late = self.status is RecoveryStatus.OVERDUE or ts - self.stopped_at > self.window_s
+            self.status = RecoveryStatus.RECOVERED_LATE if late else RecoveryStatus.RECOVERED
+        updates.append(self.update(ts))
         updates.extend(u for u in [self.clock(ts)] if u)
         return updates
 
-    def _assess(
-        self, ts: float, *, sbp: float, dbp: float, continuous: dict[Vital, tuple[float, float]]
-    ) -> RecoveryUpdate:
+    def clock(self, now: float) -> RecoveryUpdate | None:
+        """Advance the chair's clock: WATCHING becomes OVERDUE once the window has passed."""
+        if self.status is RecoveryStatus.WATCHING and now - self.stopped_at >= self.window_s:
+            self.status = RecoveryStatus.OVERDUE
+            return self.update(now)
+        return None
+
+    def discharge(self, ts: float, *, by: str | None) -> RecoveryUpdate | None:
+        """The patient leaves: unless recovery was confirmed, that is the outcome."""
+        if self.status.confirmed:
+            return None
+        before = self.status
+        self.status = RecoveryStatus.DISCHARGED_UNCONFIRMED
+        self.discharged_by = by
+        self.reason = f"discharged while {before.value}" + (
+            f" ({self.reason})" if self.reason else ""
+        )
+        return self.update(ts)
+
+    def _latest(
+        self, ts: float, sbp: float, dbp: float, continuous: dict[Vital, tuple[float, float]]
+    ) -> dict[Vital, float]:
         latest = {Vital.SBP: sbp, Vital.DBP: dbp}
-        for vital in CONTINUOUS_VITALS:
+        for vital in (Vital.HR, Vital.SPO2):
             seen = continuous.get(vital)
             if seen is not None and ts - seen[0] <= CONTINUOUS_FRESH_S:
                 latest[vital] = seen[1]
         self.latest = {v.value: x for v, x in latest.items()}
         self.off_baseline = self._deviations(latest)
-        within = self.baseline.has_bp and all(
-            abs(d) <= self.tolerance + 1e-9 for d in self.off_baseline.values()
-        )
-        self.consecutive = self.consecutive + 1 if within else 0
-        if self.consecutive >= self.readings_needed:
-            self.recovered_at = ts
-            late = self.status is RecoveryStatus.OVERDUE or ts - self.stopped_at > self.window_s
-            self.status = RecoveryStatus.RECOVERED_LATE if late else RecoveryStatus.RECOVERED
-        return self.update(ts)
+        return latest
 
-    def clock(self, now: float) -> RecoveryUpdate | None:
-        """Advance the clinical clock: WATCHING becomes OVERDUE once the window has passed."""
-        if self.status is RecoveryStatus.WATCHING and now - self.stopped_at >= self.window_s:
-            self.status = RecoveryStatus.OVERDUE
-            return self.update(now)
-        return None
+    def _why_not(self, latest: dict[Vital, float]) -> str | None:
+        """Why this cuff does not count towards recovery, or None when it does."""
+        tolerance = self.limits.recovery_tolerance
+        for vital in (Vital.SBP, Vital.DBP, Vital.HR):
+            base = self.baseline.value(vital)
+            if base is None:
+                continue
+            if vital not in latest:
+                return f"no current {LABELS[vital]}"
+            if abs(latest[vital] - base) > tolerance * base + 1e-9:
+                return (
+                    f"{LABELS[vital]} {latest[vital]:g} more than {tolerance:.0%} "
+                    f"from baseline {base:g}"
+                )
+        return self._spo2_why_not(latest.get(Vital.SPO2))
+
+    def _spo2_why_not(self, spo2: float | None) -> str | None:
+        if spo2 is None:
+            return "no current SpO2"
+        floor = self.limits.recovery_spo2_min
+        base = self.baseline.value(Vital.SPO2)
+        if base is not None:
+            floor = min(floor, base - self.limits.recovery_spo2_drop)
+        return None if spo2 >= floor else f"SpO2 {spo2:g} % below {floor:g} %"
+
+    def _count(self, ts: float, why_not: str | None) -> None:
+        self.reason = why_not
+        if why_not is not None:
+            self.consecutive, self.counted_at = 0, None
+            return
+        spacing = self.limits.recovery_cuff_spacing_s
+        if self.counted_at is not None and ts - self.counted_at < spacing:
+            self.reason = f"next cuff counts from {spacing / 60:g} min after the last"
+            return
+        self.consecutive += 1
+        self.counted_at = ts
 
     def _deviations(self, latest: dict[Vital, float]) -> dict[str, float]:
         """Fractional distance from baseline per assessed vital (+0.25 = 25 % above)."""
@@ -130,3 +210,8 @@ class RecoveryTracker:
             if base and vital in latest:
                 deviations[vital.value] = round((latest[vital] - base) / base, 4)
         return deviations
+
+
+def _alarms_reason(ongoing: Iterable[str]) -> str | None:
+    kinds = sorted(ongoing)
+    return f"{', '.join(kinds)} ongoing" if kinds else None

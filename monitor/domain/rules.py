@@ -2,10 +2,13 @@
 
 How this works: `RULES` is the table of limit alarms from CLINICAL.md. `evaluate` checks one valid
 value against one rule and says whether the alarm condition is present, absent, or inside the
-hysteresis band of an alarm whose condition is ongoing (then nothing changes). Relative rules
-(`sbp_rise`, `dbp_rise`) compare with the patient's frozen baseline and apply only once it exists.
-SpO2 has two limits under one alarm: below `spo2_low` for `spo2_delay_s`, or below
-`spo2_critical` at once.
+hysteresis band of a condition that is ongoing or waiting out its delay (then nothing changes:
+safety rule 9). Relative rules (`sbp_rise`, `dbp_rise`) compare with the patient's frozen baseline
+and apply only once it exists. SpO2 has two alarms: `spo2_low` below `spo2_low` for
+`spo2_delay_s`, and its own `spo2_critical` below `spo2_critical` at once, so acknowledging a
+88 % never silences a fall to 65 % (rule 3). Each rule names the step past an acknowledged value
+that makes its alarm sound again (`worse`), and the relative rules name the absolute alarm that
+makes them add nothing (`shown_under`).
 """
 
 from __future__ import annotations
@@ -38,28 +41,31 @@ class Rule:
     priority: AlarmPriority
     limit: str  # a Limits field: the limit, or for relative rules the rise over baseline
     hysteresis: str
+    worse: str
     delay: str | None = None
-    immediate_limit: str | None = None
     relative: bool = False
+    shown_under: AlarmKind | None = None
 
 
 RULES: tuple[Rule, ...] = (
     Rule(AlarmKind.SBP_HIGH, Vital.SBP, Direction.ABOVE, AlarmPriority.HIGH, "sbp_high",
-         "bp_hysteresis_mmhg"),
+         "bp_hysteresis_mmhg", "bp_worse_mmhg"),
     Rule(AlarmKind.SBP_LOW, Vital.SBP, Direction.BELOW, AlarmPriority.HIGH, "sbp_low",
-         "bp_hysteresis_mmhg"),
+         "bp_hysteresis_mmhg", "bp_worse_mmhg"),
     Rule(AlarmKind.DBP_HIGH, Vital.DBP, Direction.ABOVE, AlarmPriority.HIGH, "dbp_high",
-         "bp_hysteresis_mmhg"),
+         "bp_hysteresis_mmhg", "bp_worse_mmhg"),
     Rule(AlarmKind.SBP_RISE, Vital.SBP, Direction.ABOVE, AlarmPriority.MEDIUM, "sbp_rise",
-         "bp_hysteresis_mmhg", relative=True),
+         "bp_hysteresis_mmhg", "bp_worse_mmhg", relative=True, shown_under=AlarmKind.SBP_HIGH),
     Rule(AlarmKind.DBP_RISE, Vital.DBP, Direction.ABOVE, AlarmPriority.MEDIUM, "dbp_rise",
-         "bp_hysteresis_mmhg", relative=True),
+         "bp_hysteresis_mmhg", "bp_worse_mmhg", relative=True, shown_under=AlarmKind.DBP_HIGH),
     Rule(AlarmKind.HR_HIGH, Vital.HR, Direction.ABOVE, AlarmPriority.MEDIUM, "hr_high",
-         "hr_hysteresis_per_min", delay="hr_delay_s"),
+         "hr_hysteresis_per_min", "hr_worse_per_min", delay="hr_delay_s"),
     Rule(AlarmKind.HR_LOW, Vital.HR, Direction.BELOW, AlarmPriority.HIGH, "hr_low",
-         "hr_hysteresis_per_min", delay="hr_delay_s"),
+         "hr_hysteresis_per_min", "hr_worse_per_min", delay="hr_delay_s"),
     Rule(AlarmKind.SPO2_LOW, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH, "spo2_low",
-         "spo2_hysteresis_pct", delay="spo2_delay_s", immediate_limit="spo2_critical"),
+         "spo2_hysteresis_pct", "spo2_worse_pct", delay="spo2_delay_s"),
+    Rule(AlarmKind.SPO2_CRITICAL, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH,
+         "spo2_critical", "spo2_hysteresis_pct", "spo2_worse_pct"),
 )  # fmt: skip
 
 
@@ -71,14 +77,24 @@ class Evaluation:
 
 
 def evaluate(
-    rule: Rule, value: float, *, limits: Limits, baseline: Baseline | None, ongoing: bool
+    rule: Rule,
+    value: float,
+    *,
+    limits: Limits,
+    baseline: Baseline | None,
+    ongoing: bool,
+    note: str | None = None,
 ) -> Evaluation | None:
-    """Check `value` against `rule`; None when the rule cannot apply (no baseline yet)."""
+    """Check `value` against `rule`; None when the rule cannot apply (no baseline yet).
+
+    `ongoing`: the condition is ongoing or waiting out its delay, so the hysteresis band holds it.
+    `note`: what the alarm's note says about the value (a doubt, a motion artefact).
+    """
     limit = _limit(rule, limits, baseline)
     if limit is None:
         return None
     if _beyond(rule.direction, value, limit):
-        return _present(rule, value, limit, limits, baseline)
+        return _present(rule, value, limit, limits, baseline, note)
     margin = float(getattr(limits, rule.hysteresis))
     band_edge = limit - margin if rule.direction is Direction.ABOVE else limit + margin
     if ongoing and _beyond(rule.direction, value, band_edge):
@@ -99,13 +115,14 @@ def _beyond(direction: Direction, value: float, limit: float) -> bool:
 
 
 def _present(
-    rule: Rule, value: float, limit: float, limits: Limits, baseline: Baseline | None
+    rule: Rule,
+    value: float,
+    limit: float,
+    limits: Limits,
+    baseline: Baseline | None,
+    note: str | None,
 ) -> Evaluation:
     delay = float(getattr(limits, rule.delay)) if rule.delay else 0.0
-    if rule.immediate_limit:
-        critical = float(getattr(limits, rule.immediate_limit))
-        if _beyond(rule.direction, value, critical):
-            delay, limit = 0.0, critical
     label, unit = LABELS[rule.vital], UNITS[rule.vital]
     text = f"{label} {value:g} {rule.direction.value} {limit:g} {unit}"
     if rule.relative and baseline is not None:
@@ -119,11 +136,16 @@ def _present(
         limit=limit,
         text=text,
         latching=rule.priority is AlarmPriority.HIGH,
+        note=note,
+        worse_sign=1 if rule.direction is Direction.ABOVE else -1,
+        worse_step=float(getattr(limits, rule.worse)),
     )
     return Evaluation(Verdict.PRESENT, finding, delay)
 
 
-def preinfusion_finding(sbp: float, dbp: float, limits: Limits) -> Finding | None:
+def preinfusion_finding(
+    sbp: float, dbp: float, limits: Limits, *, note: str | None = None
+) -> Finding | None:
     """The pre-infusion BP check on one cuff reading: a warning, a do-not-start, or nothing."""
     if sbp >= limits.preinfusion_sbp_stop or dbp >= limits.preinfusion_dbp_stop:
         priority, advice = AlarmPriority.HIGH, "advise not to start"
@@ -141,4 +163,5 @@ def preinfusion_finding(sbp: float, dbp: float, limits: Limits) -> Finding | Non
         limit=sbp_limit,
         text=f"Pre-infusion BP {sbp:g}/{dbp:g} >= {sbp_limit:g}/{dbp_limit:g} mmHg: {advice}",
         latching=priority is AlarmPriority.HIGH,
+        note=note,
     )

@@ -114,3 +114,4 @@ class Session:
     infusion: Infusion = field(default_factory=Infusion)
     recovery: RecoveryTracker | None = None
     closed_at: float | None = None
+    admitted_by: str | None = None

@@ -18,6 +18,7 @@ from monitor.domain.baseline import compute_baseline
 from monitor.domain.chair import Chair
 from monitor.domain.events import AlarmTransition, RecoveryUpdate
 from monitor.domain.session import Session
+from monitor.domain.technical import STALE_KIND_OF
 from monitor.wire.payloads import format_event_time, parse_event_time
 
 OutTime = Annotated[
@@ -63,6 +64,15 @@ class AlarmOut(OutboundModel):
     reason: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: OutTime | None = None
+    note: str | None = (
+        None  # v1.1: "questionable: repeat the cuff (...)", "possible motion artefact"
+    )
+    suppressed_by: str | None = None  # v1.1: shown under this ongoing absolute alarm
+
+
+RecoveryStatusOut = Literal[
+    "watching", "recovered", "overdue", "recovered_late", "cannot_assess", "discharged_unconfirmed"
+]
 
 
 class RecoveryOut(OutboundModel):
@@ -71,7 +81,7 @@ class RecoveryOut(OutboundModel):
     chair: str
     session: str
     patient: str | None
-    status: Literal["watching", "recovered", "overdue", "recovered_late"]
+    status: RecoveryStatusOut
     infusion_stopped_at: OutTime
     minutes_since_stop: float
     window_minutes: float
@@ -81,12 +91,15 @@ class RecoveryOut(OutboundModel):
     off_baseline: dict[str, float]
     consecutive_in_tolerance: int
     recovered_at: OutTime | None = None
+    reason: str | None = None  # v1.1: why not (yet) recovered, or why it cannot be assessed
+    discharged_by: str | None = None  # v1.1: with discharged_unconfirmed
 
 
 class VitalOut(OutboundModel):
     value: float
     ts: OutTime
     age_s: float
+    stale: bool = False  # v1.1: no valid value for longer than its stale limit (NO DATA)
 
 
 class DeviceOut(OutboundModel):
@@ -104,6 +117,7 @@ class BaselineOut(OutboundModel):
     nibp_readings: int
     complete: bool
     frozen: bool
+    missing: str | None = None  # v1.1: why there is no BP baseline
 
 
 class InfusionOut(OutboundModel):
@@ -117,12 +131,13 @@ class InfusionOut(OutboundModel):
 
 
 class RecoveryStateOut(OutboundModel):
-    status: Literal["watching", "recovered", "overdue", "recovered_late"]
+    status: RecoveryStatusOut
     infusion_stopped_at: OutTime
     minutes_since_stop: float
     window_minutes: float
     recovered_at: OutTime | None = None
     off_baseline: dict[str, float] = {}
+    reason: str | None = None
 
 
 class AudioOut(OutboundModel):
@@ -189,6 +204,8 @@ def alarm_out(t: AlarmTransition, *, site: str, chair: str, patient: str | None)
         reason=t.reason,
         acknowledged_by=t.acknowledged_by,
         acknowledged_at=t.acknowledged_at,
+        note=t.note,
+        suppressed_by=t.suppressed_by,
     )
 
 
@@ -215,6 +232,8 @@ def recovery_out(
         off_baseline=u.off_baseline,
         consecutive_in_tolerance=u.consecutive_in_tolerance,
         recovered_at=u.recovered_at,
+        reason=u.reason,
+        discharged_by=u.discharged_by,
     )
 
 
@@ -235,10 +254,7 @@ def chair_state(chair: Chair, *, site: str, wall: float) -> ChairStateOut:
         device=_device(chair),
         baseline=_baseline(session),
         infusion=_infusion(session, now),
-        vitals={
-            vital.value: VitalOut(value=value, ts=ts, age_s=round(max(0.0, now - ts), 1))
-            for vital, (ts, value) in state.latest.items()
-        },
+        vitals=_vitals(chair, now=now),
         alarms=[_alarm_view(a, site=site, chair=chair.name, patient=patient) for a in alarms],
         recovery=_recovery(session, now),
         audio=AudioOut(
@@ -248,6 +264,20 @@ def chair_state(chair: Chair, *, site: str, wall: float) -> ChairStateOut:
         ),
         limits=chair.limits.as_dict(),
     )
+
+
+def _vitals(chair: Chair, *, now: float) -> dict[str, VitalOut]:
+    """Latest valid values; `stale` while the vital's stale alarm is on (the tile's NO DATA)."""
+    board = chair.state.board
+    return {
+        vital.value: VitalOut(
+            value=value,
+            ts=ts,
+            age_s=round(max(0.0, now - ts), 1),
+            stale=board.ongoing(STALE_KIND_OF[vital]),
+        )
+        for vital, (ts, value) in chair.state.latest.items()
+    }
 
 
 def _device(chair: Chair) -> DeviceOut:
@@ -263,7 +293,9 @@ def _baseline(session: Session | None) -> BaselineOut | None:
     if session is None:
         return None
     frozen = session.baseline is not None
-    b = session.baseline or compute_baseline(session.samples, session.entered_baseline)
+    b = session.baseline or compute_baseline(
+        session.samples, session.entered_baseline, spread_mmhg=session.limits.baseline_spread_mmhg
+    )
     return BaselineOut(
         sbp=b.sbp,
         dbp=b.dbp,
@@ -273,6 +305,7 @@ def _baseline(session: Session | None) -> BaselineOut | None:
         nibp_readings=b.nibp_readings,
         complete=b.has_bp,
         frozen=frozen,
+        missing=b.missing,
     )
 
 
@@ -305,4 +338,5 @@ def _recovery(session: Session | None, now: float) -> RecoveryStateOut | None:
         window_minutes=r.window_s / 60,
         recovered_at=r.recovered_at,
         off_baseline=r.off_baseline,
+        reason=r.reason,
     )

@@ -99,6 +99,7 @@ class ReadingIn(InboundModel):
     ts: EventTime
     seq: Annotated[int, Field(ge=0)] | None = None
     hr: Number | None = None
+    pr: Number | None = None  # v1.1: the pulse oximeter's own pulse rate
     spo2: Number | None = None
     nibp: NibpIn | None = None
     technical: Annotated[
@@ -110,8 +111,9 @@ class ReadingIn(InboundModel):
         cuff = self.nibp and any(
             v is not None for v in (self.nibp.sys, self.nibp.dia, self.nibp.map)
         )
-        if self.hr is None and self.spo2 is None and not cuff and not self.technical:
-            raise ValueError("a reading needs at least one of hr, spo2, nibp, technical")
+        vitals = (self.hr, self.pr, self.spo2)
+        if all(v is None for v in vitals) and not cuff and not self.technical:
+            raise ValueError("a reading needs at least one of hr, pr, spo2, nibp, technical")
         return self
 
     def to_domain(self) -> Reading:
@@ -125,6 +127,7 @@ class ReadingIn(InboundModel):
             dbp=nibp.dia,
             map=nibp.map,
             technical=frozenset(self.technical),
+            pr=self.pr,
         )
 
 
@@ -177,6 +180,7 @@ class AdmitIn(InboundModel):
     weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
     baseline: BaselineIn | None = None
     limits: dict[str, Number] | None = None
+    by: Label | None = None  # v1.1
 
     def to_domain(self) -> Admit:
         return Admit(
@@ -185,15 +189,18 @@ class AdmitIn(InboundModel):
             weight_kg=self.weight_kg,
             baseline=self.baseline.to_domain() if self.baseline else {},
             limits=dict(self.limits or {}),
+            by=self.by,
         )
 
 
 class DischargeIn(InboundModel):
     ts: EventTime
     command: Literal["discharge"]
+    by: Label | None = None  # v1.1: who discharged
+    over_alarms: bool = False  # v1.1: discharge over unacknowledged high-priority alarms
 
     def to_domain(self) -> Discharge:
-        return Discharge(ts=self.ts)
+        return Discharge(ts=self.ts, by=self.by, over_alarms=self.over_alarms)
 
 
 class AcknowledgeIn(InboundModel):
