@@ -132,15 +132,25 @@ RANGES: dict[str, tuple[float, float]] = {
     "continuous_stale_s": (10, 300),
     "nibp_stale_s": (300, 3600),
 }
-_UNITS = {"_s": "s", "_mmhg": "mmHg", "_per_min": "/min", "_pct": "%"}
 
 
 def _out_of_range(name: str, value: float) -> str | None:
     low, high = RANGES[name]
     if math.isfinite(value) and low <= value <= high:
         return None
-    unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), "")
-    return f"{name} {value:g} is outside its clinical range {low:g}-{high:g}{' ' + unit if unit else ''}"
+    return f"{name} {value:g} is outside its clinical range {low:g}-{high:g}{_unit(name)}"
+
+
+def _unit(name: str) -> str:
+    if name.endswith("_s"):
+        return " s"
+    if name.startswith(("sbp", "dbp", "bp", "preinfusion", "baseline")):
+        return " mmHg"
+    if name.startswith("hr"):
+        return " /min"
+    if "spo2" in name:
+        return " %"
+    return ""
 
 
 def _typed(limits: Limits, name: str, value: float) -> float:

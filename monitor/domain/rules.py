@@ -63,7 +63,8 @@ RULES: tuple[Rule, ...] = (
     Rule(AlarmKind.HR_LOW, Vital.HR, Direction.BELOW, AlarmPriority.HIGH, "hr_low",
          "hr_hysteresis_per_min", "hr_worse_per_min", delay="hr_delay_s"),
     Rule(AlarmKind.SPO2_LOW, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH, "spo2_low",
-         "spo2_hysteresis_pct", "spo2_worse_pct", delay="spo2_delay_s"),
+         "spo2_hysteresis_pct", "spo2_worse_pct", delay="spo2_delay_s",
+         shown_under=AlarmKind.SPO2_CRITICAL),
     Rule(AlarmKind.SPO2_CRITICAL, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH,
          "spo2_critical", "spo2_hysteresis_pct", "spo2_worse_pct"),
 )  # fmt: skip

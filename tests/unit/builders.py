@@ -76,6 +76,7 @@ class Bedside:
         self,
         *,
         hr: float | None = None,
+        pr: float | None = None,
         spo2: float | None = None,
         bp: tuple[float, float] | None = None,
         sbp: float | None = None,
@@ -97,6 +98,7 @@ class Bedside:
             dbp=dbp,
             map=mean,
             technical=frozenset(technical),
+            pr=pr,
         )
         return self.send(reading)
 
