@@ -200,6 +200,10 @@ class Alarm:
         return self.state in (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED)
 
 
+# A gap in valid samples shorter than this never starts a condition's wait again (s).
+MIN_GAP_S = 30.0
+
+
 class AlarmNotFound(LookupError):
     """An acknowledgement named an alarm this chair does not have."""
 
@@ -309,9 +313,11 @@ class AlarmBoard:
         return transitions
 
     def _persisting(self, kind: AlarmKind, ts: float, delay_s: float) -> None:
-        """Start the wait at `ts`, unless the condition has been seen without a gap."""
+        """Start the wait at `ts`, unless the condition has been seen without a gap longer than
+        its delay (and than `MIN_GAP_S`, so a monitor reporting every 15 s still alarms)."""
         last = self.last_seen.get(kind)
-        if kind not in self.onsets or (last is not None and ts - last > delay_s > 0):
+        gap = ts - last if last is not None else 0.0
+        if kind not in self.onsets or (delay_s > 0 and gap > max(delay_s, MIN_GAP_S)):
             self.onsets[kind] = ts
         self.last_seen[kind] = max(ts, last if last is not None else ts)
 

@@ -70,10 +70,11 @@ QUESTIONABLE_BELOW: dict[Vital, float] = {
 # A pulse pressure under this fraction of SBP is narrow: real in tamponade or shock, more often
 # a cuff that measured badly (the 147/118 of a real MIMIC-II record).
 NARROW_PULSE_FRACTION = 0.25
-# A value this far from the previous valid one within `JUMP_WINDOW_S` is questionable.
+# A value this far from the previous valid one, this soon after it, is questionable: the advice
+# to repeat the cuff is what a nurse does for a sudden jump anyway.
 JUMP: dict[Vital, tuple[float, float]] = {  # (change, within seconds)
-    Vital.SBP: (50.0, 1200.0),
-    Vital.DBP: (35.0, 1200.0),
+    Vital.SBP: (60.0, 600.0),
+    Vital.DBP: (40.0, 600.0),
     Vital.HR: (40.0, 10.0),
     Vital.SPO2: (20.0, 10.0),
 }
@@ -214,8 +215,9 @@ def _impossible(vital: Vital, value: float, technical: frozenset[str]) -> str | 
 def _screen_cuff(
     values: dict[Vital, float], artefacts: list[Artefact], technical: frozenset[str]
 ) -> None:
-    """Set aside a whole cuff reading the monitor flags failed, or whose DBP is not below SBP."""
-    reason = _cuff_fault(values, technical)
+    """Set aside a whole cuff reading the monitor flags failed, whose DBP is not below SBP, or
+    with an impossible SBP or DBP: one impossible number means the measurement failed."""
+    reason = _cuff_fault(values, technical, artefacts)
     if reason is None:
         return
     for vital in NIBP_VITALS:
@@ -223,11 +225,15 @@ def _screen_cuff(
             artefacts.append(Artefact(vital, values.pop(vital), reason))
 
 
-def _cuff_fault(values: dict[Vital, float], technical: frozenset[str]) -> str | None:
+def _cuff_fault(
+    values: dict[Vital, float], technical: frozenset[str], artefacts: list[Artefact]
+) -> str | None:
     if not any(v in values for v in NIBP_VITALS):
         return None
     if TechnicalCondition.NIBP_FAILED in technical:
         return "cuff reading the monitor flagged nibp_failed: not trusted"
+    if any(a.vital in (Vital.SBP, Vital.DBP) for a in artefacts):
+        return "rest of a cuff reading with an impossible value: impossible"
     sbp, dbp = values.get(Vital.SBP), values.get(Vital.DBP)
     if sbp is not None and dbp is not None and dbp >= sbp:
         return f"DBP {dbp:g} at or above SBP {sbp:g}: impossible"

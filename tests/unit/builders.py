@@ -140,8 +140,8 @@ class Bedside:
     def stop(self) -> list[Event]:
         return self.infusion(Step.STOP)
 
-    def discharge(self) -> list[Event]:
-        return self.send(Discharge(self.now))
+    def discharge(self, *, by: str | None = "nurse-ana", over_alarms: bool = False) -> list[Event]:
+        return self.send(Discharge(self.now, by=by, over_alarms=over_alarms))
 
     def ack(self, alarm: str, *, by: str = "nurse-ana") -> list[Event]:
         return self.send(Acknowledge(self.now, alarm, by))

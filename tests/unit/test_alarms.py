@@ -300,7 +300,9 @@ def test_a_rising_priority_makes_the_alarm_active_again(acknowledged: bool) -> N
     assert board.alarms[AlarmKind.PREINFUSION_BP_HIGH].latching
 
 
-def test_clear_all_ends_every_alarm_whatever_its_state() -> None:
+def test_clear_all_ends_every_alarm_and_records_unacknowledged_high_ones_as_discharged_over() -> (
+    None
+):
     board = AlarmBoard(chair="c01")
     board.present(_finding(), ts=TS, session="S1")
     board.absent(AlarmKind.SBP_HIGH, ts=TS + 1)  # latched
@@ -311,13 +313,14 @@ def test_clear_all_ends_every_alarm_whatever_its_state() -> None:
         _finding(AlarmKind.HR_LOW, AlarmPriority.HIGH, 40), ts=TS, delay_s=10, session="S1"
     )
 
-    cleared = board.clear_all(TS + 100)
+    cleared = board.clear_all(TS + 100, by="nurse-kim")
 
     assert {(t.kind, t.previous_state, t.state, t.reason) for t in cleared} == {
-        ("sbp_high", "latched", "cleared", "session_ends"),
+        ("sbp_high", "latched", "cleared", "discharged_over"),
         ("hr_high", "active", "cleared", "session_ends"),
         ("spo2_low", "acknowledged", "cleared", "session_ends"),
     }
+    assert {t.kind: t.acknowledged_by for t in cleared}["sbp_high"] == "nurse-kim"
     assert board.alarms == {}
     assert board.onsets == {}
 

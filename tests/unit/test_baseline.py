@@ -87,14 +87,14 @@ def test_cuff_readings_are_all_kept_however_old() -> None:
 @pytest.mark.parametrize(
     "artefact",
     [
-        {"sbp": 40, "dbp": 10},
-        {"sbp": 100, "dbp": 95},
-        {"sbp": 130},
+        {"sbp": 100, "dbp": 100},
+        {"sbp": 130},  # a cuff reading needs both numbers to count
         {"hr": 0, "spo2": 0},
-        {"hr": 277, "spo2": 101},
+        {"hr": 351, "spo2": 101},
+        {"sbp": 140, "dbp": 90, "technical": frozenset({"nibp_failed"})},
     ],
 )
-def test_artefacts_never_enter_the_baseline(artefact: dict[str, float]) -> None:
+def test_impossible_values_never_enter_the_baseline(artefact: dict[str, float]) -> None:
     clean = _samples({"sbp": 120, "dbp": 80, "hr": 70, "spo2": 98})
     with_junk = _samples({"sbp": 120, "dbp": 80, "hr": 70, "spo2": 98}, artefact)
 
@@ -104,7 +104,7 @@ def test_artefacts_never_enter_the_baseline(artefact: dict[str, float]) -> None:
 def test_no_samples_gives_no_baseline() -> None:
     baseline = compute_baseline(BaselineSamples(), {})
 
-    assert baseline == Baseline()
+    assert baseline == Baseline(missing="0 of 2 baseline cuff readings")
     assert baseline.source is BaselineSource.NONE
     assert baseline.as_dict() == {}
 
@@ -221,3 +221,31 @@ def test_the_baseline_freezes_when_the_infusion_starts() -> None:
     assert frozen is not None
     assert (frozen.sbp, frozen.dbp) == (120.0, 80.0)
     assert len(side.chair.session.samples.nibp) == 2
+
+
+@pytest.mark.parametrize(
+    ("cuffs", "complete"),
+    [
+        ([(150, 90), (118, 78)], False),  # 32 mmHg apart: which one is right?
+        ([(120, 80), (120, 102)], False),
+        ([(130, 85), (112, 78)], True),
+        ([(150, 90), (118, 78), (122, 80)], True),  # a third settles it: the median
+    ],
+)
+def test_two_cuffs_more_than_20_mmhg_apart_ask_for_a_third(
+    cuffs: list[tuple[float, float]], complete: bool
+) -> None:
+    samples = _samples(*({"sbp": s, "dbp": d} for s, d in cuffs))
+
+    baseline = compute_baseline(samples, {})
+
+    assert baseline.has_bp is complete
+    assert (baseline.missing is None) is complete
+    if not complete:
+        assert baseline.missing is not None and "take a third" in baseline.missing
+
+
+def test_questionable_cuffs_enter_the_baseline() -> None:
+    samples = _samples({"sbp": 142, "dbp": 107}, {"sbp": 146, "dbp": 111})
+
+    assert (compute_baseline(samples, {}).sbp, compute_baseline(samples, {}).dbp) == (144, 109)

@@ -214,10 +214,10 @@ def test_a_continuous_vital_at_its_limit_never_alarms(vitals: dict[str, float], 
     assert transitions(side.hold(50, **vitals), kind) == []
 
 
-def test_spo2_below_the_critical_limit_alarms_at_once() -> None:
+def test_spo2_below_the_critical_limit_alarms_at_once_as_its_own_alarm() -> None:
     side = infusing()
 
-    [raised] = transitions(side.read(spo2=84), "spo2_low")
+    [raised] = transitions(side.read(spo2=84), "spo2_critical")
 
     assert (raised.state, raised.priority) == ("active", "high")
     assert raised.limit == 85
@@ -238,7 +238,7 @@ def test_a_drop_to_critical_during_the_delay_alarms_at_once() -> None:
     side.hold(5, spo2=88)
     side.wait(1)
 
-    [raised] = transitions(side.read(spo2=83), "spo2_low")
+    [raised] = transitions(side.read(spo2=83), "spo2_critical")
 
     assert raised.value == 83
 
@@ -292,15 +292,26 @@ def test_sbp_low_holds_inside_its_band_and_ends_past_it() -> None:
     assert [t.state for t in transitions(ending, "sbp_low")] == ["latched"]
 
 
-def test_hr_hovering_at_its_limit_never_alarms() -> None:
+def test_hr_hovering_at_its_limit_alarms_after_its_delay() -> None:
+    """Rule 9: a sample inside the hysteresis band does not reset the delay."""
     side = infusing()
     events = []
-    for second in range(120):
+    for second in range(20):
         events += side.read(hr=121 if second % 2 == 0 else 119)
         side.wait(1)
 
+    [raised] = transitions(events, "hr_high")
+    assert raised.raised_at == side.now - 20 + 10
+
+
+def test_hr_dipping_clearly_below_its_band_starts_the_delay_again() -> None:
+    side = infusing()
+    events = []
+    for second in range(40):
+        events += side.read(hr=121 if second % 5 else 110)
+        side.wait(1)
+
     assert transitions(events, "hr_high") == []
-    assert AlarmKind.HR_HIGH not in side.alarms
 
 
 @pytest.mark.parametrize("holding_hr", [120, 119, 118, 117, 116])
@@ -335,7 +346,7 @@ def test_hr_low_latches_when_it_ends() -> None:
 
 def test_spo2_low_holds_inside_its_band() -> None:
     side = infusing()
-    side.read(spo2=84)
+    side.hold(16, spo2=88)
     side.wait(1)
 
     holding = side.hold(20, spo2=90)
@@ -398,7 +409,8 @@ def test_evaluate_a_relative_rule_without_a_bp_baseline_cannot_apply(
         (AlarmKind.HR_HIGH, 121, 10, 120),
         (AlarmKind.HR_LOW, 44, 10, 45),
         (AlarmKind.SPO2_LOW, 89, 15, 90),
-        (AlarmKind.SPO2_LOW, 84, 0, 85),
+        (AlarmKind.SPO2_LOW, 84, 15, 90),
+        (AlarmKind.SPO2_CRITICAL, 84, 0, 85),
         (AlarmKind.SBP_HIGH, 181, 0, 180),
         (AlarmKind.DBP_HIGH, 111, 0, 110),
     ],

@@ -48,7 +48,7 @@ def _command(step: Step, ts: float) -> Input:
     if step is Step.ADMIT:
         return Admit(ts, "P-0099")
     if step is Step.DISCHARGE:
-        return Discharge(ts)
+        return Discharge(ts, by="nurse-ana", over_alarms=True)  # over the latched sbp_high
     return InfusionEvent(ts, step)
 
 
@@ -231,7 +231,7 @@ def test_admission_opens_a_session() -> None:
     [
         ({"sbp_hihg": 170}, "sbp_hihg"),
         ({"sbp_low": 200}, "sbp_low must be below sbp_high"),
-        ({"hr_delay_s": -10}, "hr_delay_s must be positive"),
+        ({"hr_delay_s": -10}, "hr_delay_s -10 is outside its clinical range 0-30 s"),
     ],
 )
 def test_admission_with_bad_limits_is_rejected(limits: dict[str, float], named: str) -> None:
@@ -321,22 +321,29 @@ def test_discharge_clears_every_alarm() -> None:
     side.wait(1)
     side.hold(10, hr=130)  # hr_high active
     side.wait(1)
-    side.read(spo2=80)  # spo2_low active
-    side.ack("spo2_low")
-    side.tick(after=1200)  # recovery_overdue, vitals_stale
+    side.read(spo2=80)  # spo2_critical active
+    side.ack("spo2_critical")
+    side.tick(after=1200)  # recovery_overdue, stale vitals
     open_kinds = {kind.value for kind in side.alarms}
-    assert {"sbp_high", "hr_high", "spo2_low", "recovery_overdue"} <= open_kinds
+    assert {"sbp_high", "hr_high", "spo2_critical", "recovery_overdue"} <= open_kinds
     side.wait(1300)
 
-    events = side.discharge()
+    events = side.discharge(by="nurse-kim", over_alarms=True)
 
     cleared = transitions(events)
     assert {t.kind for t in cleared} == open_kinds
-    assert {(t.state, t.reason) for t in cleared} == {("cleared", "session_ends")}
+    assert {t.kind: t.reason for t in cleared if t.reason != "session_ends"} == {
+        "sbp_high": "discharged_over"  # latched, nobody acknowledged it
+    }
+    assert {t.state for t in cleared} == {"cleared"}
     assert side.alarms == {}
     assert side.phase is Phase.DISCHARGED
     [closed] = of_type(events, SessionClosed)
-    assert closed.recovery_status == "overdue"
+    assert (closed.recovery_status, closed.outcome) == (
+        "discharged_unconfirmed",
+        "discharged_unconfirmed",
+    )
+    assert (closed.by, closed.over_alarms) == ("nurse-kim", ("sbp_high",))
     assert side.chair.session is not None
     assert side.chair.session.closed_at == side.now
     assert side.chair.session_ref is None
@@ -369,7 +376,7 @@ def test_events_carry_the_session_id_while_it_is_open() -> None:
 
     [raised] = transitions(side.read(bp=(190, 100)), "sbp_high")
     side.wait(60)
-    side.discharge()
+    side.discharge(over_alarms=True)
     side.wait(60)
     after = transitions(side.read(bp=(85, 60)), "sbp_low")
 

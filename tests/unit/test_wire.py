@@ -606,7 +606,7 @@ BAD: list[tuple[str, Inbound, Any, str]] = [
     # A JSON integer too large for a float must be refused like any other bad ts.
     ("ts-huge-int", V, b'{"ts": 1' + b"0" * 400 + b', "hr": 70}', r"^ts: "),
     # Readings with nothing in them
-    ("empty-reading", V, reading(), r"at least one of hr, spo2, nibp, technical"),
+    ("empty-reading", V, reading(), r"at least one of hr, pr, spo2, nibp, technical"),
     ("empty-technical", V, reading(technical=[]), r"at least one of"),
     ("all-null", V, reading(hr=None, spo2=None), r"at least one of"),
     ("empty-nibp", V, reading(nibp={}), r"at least one"),
@@ -896,6 +896,8 @@ def test_alarm_transition_json_carries_the_design_fields(
         "reason": "raised",
         "acknowledged_by": None,
         "acknowledged_at": None,
+        "note": "questionable: repeat the cuff (SBP jumped from 122 to 186)",
+        "suppressed_by": None,
     }
     acknowledged = json.loads(
         alarm_out(_alarms(events)[-1], site=SITE, chair=CHAIR, patient="P-0042").to_json()
@@ -932,18 +934,20 @@ def test_chair_state_goes_out_whole_and_reads_back_equal(
         "value": 186.0,
         "ts": "2026-11-21T10:18:22.500Z",
         "age_s": 109.5,
+        "stale": False,
     }
     assert document["vitals"]["hr"] == {
         "value": 131.0,
         "ts": "2026-11-21T10:18:33.000Z",
         "age_s": 99.0,
+        "stale": False,
     }
-    assert set(document["vitals"]) == {v.value for v in Vital}
+    assert set(document["vitals"]) == {v.value for v in Vital} - {"pr"}  # the script sends no pr
     # Active alarms, most urgent first, each with its wire name for the class.
-    assert [(a["kind"], a["state"]) for a in document["alarms"]] == [
-        ("sbp_high", "acknowledged"),
-        ("sbp_rise", "active"),
-        ("hr_high", "active"),
+    assert [(a["kind"], a["state"], a["suppressed_by"]) for a in document["alarms"]] == [
+        ("sbp_high", "acknowledged", None),
+        ("sbp_rise", "active", "sbp_high"),  # adds nothing under sbp_high: neither shown nor heard
+        ("hr_high", "active", None),
     ]
     assert all("class" in a and "alarm_class" not in a for a in document["alarms"])
     # Recovery status, baseline, infusion, audio, limits.
