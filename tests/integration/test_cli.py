@@ -81,6 +81,27 @@ def test_serve_with_an_unknown_limit_in_the_config_exits_2_naming_it(tmp_path: P
     assert not (tmp_path / "infusion-monitor.db").exists()  # it stopped before opening a store
 
 
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("sbp_low = 9", "sbp_low 9 is outside its clinical range 60-120 mmHg"),
+        ("spo2_critical = 8.5", "spo2_critical 8.5 is outside its clinical range 70-92 %"),
+        ("spo2_delay_s = 1500", "spo2_delay_s 1500 is outside its clinical range 0-30 s"),
+        ("sbp_high = 1800", "sbp_high 1800 is outside its clinical range 140-240 mmHg"),
+    ],
+)
+def test_serve_with_a_limit_outside_its_clinical_range_exits_2_with_the_range(
+    tmp_path: Path, line: str, shown: str
+) -> None:
+    config = tmp_path / "clinic.toml"
+    config.write_text(f'site = "north"\n\n[limits]\n{line}\n')
+    result = _serve("--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert shown in result.stderr
+    assert not (tmp_path / "infusion-monitor.db").exists()
+
+
 async def test_serve_fails_with_a_message_when_its_http_port_is_taken(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:

@@ -280,8 +280,10 @@ async def test_illegal_commands_are_rejected_with_a_reason_and_change_nothing(
 
     session = ScriptedSession("c01", end_min=11, every_s=30, discharge=False)
     await bus.send(session.messages())
-    infusing = await bus.settled("c01", session.last_ts)
-    assert infusing["phase"] == "infusing"
+    infusing = await bus.wait_for(
+        lambda: _newest_state(bus, "c01", phase="infusing", since=session.last_ts),
+        what="the chair infusing",
+    )
 
     illegal: list[tuple[str, dict[str, Any]]] = [
         (topic("c01", "infusion"), {"ts": at(11.5), "event": "resume"}),
@@ -290,8 +292,12 @@ async def test_illegal_commands_are_rejected_with_a_reason_and_change_nothing(
                                    "alarm": "01NOSUCHALARM", "by": "nurse.lee"}),
     ]  # fmt: skip
     for where, payload in illegal:
+        seen = len(bus.on("/state", "c01"))
         await bus.publish(where, payload)
-        state = await bus.settled("c01", payload["ts"])
+        # A rejection publishes the chair's state at once; it moves no clock.
+        await bus.wait_for(lambda n=seen: len(bus.on("/state", "c01")) > n, what="a new state")
+        state = bus.on("/state", "c01")[-1]
+        assert parse_event_time(state["ts"]) < payload["ts"]
         assert state["phase"] == "infusing"
         assert state["session"] == infusing["session"]
         assert state["patient"] == "P-0042"
@@ -437,3 +443,11 @@ async def _stored(
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         await asyncio.sleep(0.05)
+
+
+def _newest_state(bus: Bus, chair: str, *, phase: str, since: float) -> dict[str, Any] | None:
+    states = bus.on("/state", chair)
+    newest = states[-1] if states else None
+    if newest is None or newest["phase"] != phase or parse_event_time(newest["ts"]) < since - 1e-3:
+        return None
+    return newest
