@@ -173,7 +173,9 @@ class Chair:
         if placement.step_s is None or placement.source is Source.STATION:
             return []
         self.state.clock_step_at = placement.ts
-        finding = clock_step_finding(placement.source.value, placement.step_s)
+        finding = clock_step_finding(
+            placement.source.value, placement.step_s, first=placement.first
+        )
         return [*self.state.board.present(finding, ts=placement.ts, session=self.session_ref)]
 
     def _clock_step_shown(self, now: float) -> list[Event]:

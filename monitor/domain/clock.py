@@ -53,6 +53,7 @@ class Placement:
     offset: float  # the source's offset after this input
     step_s: float | None = None  # the source's clock moved by this much (None: no step)
     anchor: bool = False  # this input anchors a chair that had no clock yet
+    first: bool = False  # the source's first message: an offset found, not a step
 
 
 @dataclass(slots=True)
@@ -71,7 +72,7 @@ class Timeline:
         """Map a source's time `ts`, arriving at wall time `wall`, onto the chair's timeline."""
         if self.anchor_ts is None:
             if ts - wall > FAR_AHEAD_S:
-                return Placement(source, wall, ts - wall, step_s=ts - wall, anchor=True)
+                return Placement(source, wall, ts - wall, step_s=ts - wall, anchor=True, first=True)
             return Placement(source, ts, 0.0, anchor=True)
         now, tolerance = self.now(wall), TOLERANCE_S[source]
         offset = self.offsets.get(source)
@@ -79,7 +80,7 @@ class Timeline:
             seen = ts - now
             if abs(seen) <= tolerance:
                 return Placement(source, ts, 0.0)
-            return Placement(source, now, seen, step_s=seen)
+            return Placement(source, now, seen, step_s=seen, first=True)
         mapped = ts - offset
         drift = mapped - now
         if drift > tolerance or drift < -tolerance:

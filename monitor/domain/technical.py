@@ -119,13 +119,18 @@ def no_pulse_finding() -> Finding:
     )
 
 
-def clock_step_finding(source: str, step_s: float) -> Finding:
-    direction = "ahead" if step_s > 0 else "back"
+def clock_step_finding(source: str, step_s: float, *, first: bool = False) -> Finding:
+    """`first`: the source's first message was this far off (an offset, not a step)."""
+    size = _duration(abs(step_s))
+    if first:
+        where = "ahead of" if step_s > 0 else "behind"
+        what = f"{source.capitalize()} clock {size} {where} the chair's"
+    else:
+        what = f"{source.capitalize()} clock stepped {'ahead' if step_s > 0 else 'back'} {size}"
     return _technical(
         AlarmKind.CLOCK_STEP,
         AlarmPriority.LOW,
-        f"{source.capitalize()} clock stepped {direction} {_duration(abs(step_s))}: "
-        "times re-anchored to the service",
+        f"{what}: times re-anchored to the service",
         value=round(step_s, 1),
     )
 
