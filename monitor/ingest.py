@@ -253,6 +253,7 @@ class Ingest:
             "chair": chair.name,
             "session": chair.session_ref,
             "ts": reading.ts,
+            "chair_ts": chair.state.placed_ts,
             "received_at": wall,
             "seq": reading.seq,
             "hr": reading.hr,

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY,
     site TEXT NOT NULL, chair TEXT NOT NULL, session TEXT,
     ts REAL NOT NULL, received_at REAL NOT NULL, seq INTEGER,
-    hr REAL, spo2 REAL, sbp REAL, dbp REAL, map REAL, technical TEXT, pr REAL
+    hr REAL, spo2 REAL, sbp REAL, dbp REAL, map REAL, technical TEXT, pr REAL, chair_ts REAL
 );
 CREATE INDEX IF NOT EXISTS readings_session ON readings (session, ts);
 CREATE TABLE IF NOT EXISTS alarm_transitions (
@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS chair_snapshots (
 # Columns added since the first schema, for stores created before them (contract v1.1).
 ADDED_COLUMNS = (
     ("readings", "pr", "REAL"),
+    ("readings", "chair_ts", "REAL"),  # the reading's time on the chair's timeline
     ("alarm_transitions", "note", "TEXT"),
     ("alarm_transitions", "suppressed_by", "TEXT"),
 )
@@ -181,8 +182,9 @@ class Store:
     def session_record(self, session: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A session's readings and alarm transitions, in time order."""
         readings = self.read(
-            "SELECT ts, seq, hr, pr, spo2, sbp, dbp, map, technical FROM readings"
-            " WHERE session = ? ORDER BY ts, id", session
+            "SELECT coalesce(chair_ts, ts) AS ts, seq, hr, pr, spo2, sbp, dbp, map, technical"
+            " FROM readings"
+            " WHERE session = ? ORDER BY coalesce(chair_ts, ts), id", session
         )  # fmt: skip
         alarms = self.read("SELECT * FROM alarm_transitions WHERE session = ? ORDER BY id", session)
         return readings, alarms

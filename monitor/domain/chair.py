@@ -68,6 +68,7 @@ class ChairState:
     device_in_use: bool = False
     timeline: Timeline = field(default_factory=Timeline)
     newest_reading_ts: float | None = None
+    placed_ts: float | None = None  # where the last reading landed on the chair's timeline
     clock_step_at: float | None = None
     recent_readings: list[str] = field(default_factory=list)
     latest: dict[Vital, tuple[float, float]] = field(default_factory=dict)
@@ -154,6 +155,7 @@ class Chair:
         placed = replace(item, ts=placement.ts)
         if isinstance(placed, Reading):
             self.state.timeline.commit(placement, wall=wall, advances=True)
+            self.state.placed_ts = placement.ts
             return self._clock_step(placement) + self.vigil.reading(placed, wall)
         events = self._dispatch(placed, wall)
         if not any(isinstance(e, CommandRejected) for e in events):
