@@ -242,7 +242,8 @@ def test_two_cuffs_more_than_20_mmhg_apart_ask_for_a_third(
     assert baseline.has_bp is complete
     assert (baseline.missing is None) is complete
     if not complete:
-        assert baseline.missing is not None and "take a third" in baseline.missing
+        assert baseline.missing is not None
+        assert "take a third" in baseline.missing
 
 
 def test_questionable_cuffs_enter_the_baseline() -> None:
