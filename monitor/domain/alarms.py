@@ -256,7 +256,7 @@ class AlarmBoard:
 
     def absent(self, kind: AlarmKind, *, ts: float, late: bool = False) -> list[AlarmTransition]:
         """The condition is not present at `ts` (past its hysteresis when one applies)."""
-        if late:
+        if late or (kind not in self.onsets and kind not in self.alarms):
             return []
         self.onsets.pop(kind, None)
         self.last_seen.pop(kind, None)

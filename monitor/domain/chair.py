@@ -152,7 +152,7 @@ class Chair:
         if isinstance(item, Reading) and (why := self._duplicate(item)):
             return [ReadingRejected(item.ts, why, self.session_ref)]
         placement = self.state.timeline.place(_source(item), item.ts, wall=wall)
-        placed = replace(item, ts=placement.ts)
+        placed = item if placement.ts == item.ts else replace(item, ts=placement.ts)
         if isinstance(placed, Reading):
             self.state.timeline.commit(placement, wall=wall, advances=True)
             self.state.placed_ts = placement.ts

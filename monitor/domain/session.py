@@ -28,7 +28,10 @@ class Phase(StrEnum):
     @property
     def open(self) -> bool:
         """A patient is in the chair under this session."""
-        return self in (Phase.BASELINE, Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
+        return self in _OPEN
+
+
+_OPEN = frozenset({Phase.BASELINE, Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY})
 
 
 class Step(StrEnum):

@@ -87,7 +87,7 @@ class Vigil:
 
     def _limits(self, screened: Screened, late: set[Vital]) -> list[Event]:
         chair, board, ts = self.chair, self.chair.state.board, screened.ts
-        session = chair.session
+        session, limits, ref = chair.session, chair.limits, chair.session_ref
         frozen = session.baseline if session and session.phase in _AFTER_START else None
         events: list[Event] = []
         for rule in RULES:
@@ -98,7 +98,7 @@ class Vigil:
             evaluation = evaluate(
                 rule,
                 value,
-                limits=chair.limits,
+                limits=limits,
                 baseline=frozen,
                 ongoing=board.pending(rule.kind),
                 note=screened.note(rule.vital),
@@ -113,7 +113,7 @@ class Vigil:
                     evaluation.finding,
                     ts=ts,
                     delay_s=evaluation.delay_s,
-                    session=chair.session_ref,
+                    session=ref,
                     late=is_late,
                     shown_under=rule.shown_under,
                 )
