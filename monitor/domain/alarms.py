@@ -15,8 +15,9 @@ How this works (after IEC 60601-1-8):
   rises (a pre-infusion BP warning that reaches the stop level) or its value moves a further
   step beyond the value that was acknowledged (SBP 184 acknowledged, 204 sounds again).
 - Delays measure persistence (rule 9): a condition waiting out its delay keeps its onset through
-  samples inside the hysteresis band; only a value clearly past the band, or a gap in valid
-  samples longer than the delay, starts the wait again. Late readings (rule 8) may raise an
+  samples inside the hysteresis band; only a value clearly past the band, or a data gap (readings
+  without a valid value of the vital) longer than the delay, starts the wait again. Samples that
+  simply come seldom (a gateway sending one a minute) are not a gap. Late readings (rule 8) may raise an
   immediate alarm but never clear, reset or restart one.
 - A relative alarm (`sbp_rise`) whose absolute alarm (`sbp_high`) is ongoing adds nothing for the
   nurse: it stays in the record, marked `suppressed_by`, and neither shows nor sounds.
@@ -200,10 +201,6 @@ class Alarm:
         return self.state in (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED)
 
 
-# A gap in valid samples shorter than this never starts a condition's wait again (s).
-MIN_GAP_S = 30.0
-
-
 class AlarmNotFound(LookupError):
     """An acknowledgement named an alarm this chair does not have."""
 
@@ -215,7 +212,6 @@ class AlarmBoard:
     chair: str
     alarms: dict[AlarmKind, Alarm] = field(default_factory=dict)
     onsets: dict[AlarmKind, float] = field(default_factory=dict)
-    last_seen: dict[AlarmKind, float] = field(default_factory=dict)
     raised_count: int = 0
 
     def present(
@@ -227,20 +223,22 @@ class AlarmBoard:
         session: str | None,
         late: bool = False,
         shown_under: AlarmKind | None = None,
+        gap_s: float = 0.0,
     ) -> list[AlarmTransition]:
         """The condition is present at `ts`: raise its alarm once it has lasted `delay_s`.
 
         A `late` sample (older than the newest of its vital) may raise an alarm with no delay,
         or worsen one, but starts no wait of its own. `shown_under`: the alarm adds nothing
-        while that one is ongoing, so it is raised suppressed.
+        while that one is ongoing, so it is raised suppressed. `gap_s`: how long the vital had
+        no valid value just before this sample; longer than the delay, the wait starts again.
         """
         alarm = self.alarms.get(finding.kind)
         if alarm is not None and alarm.condition_ongoing:
             return self._update(alarm, finding, ts)
         if late and delay_s > 0:
             return []
-        if not late:
-            self._persisting(finding.kind, ts, delay_s)
+        if not late and (finding.kind not in self.onsets or 0 < delay_s < gap_s):
+            self.onsets[finding.kind] = ts
         onset = self.onsets.get(finding.kind, ts)
         if ts - onset < delay_s:
             return []
@@ -249,17 +247,11 @@ class AlarmBoard:
         under = shown_under if shown_under is not None and self.ongoing(shown_under) else None
         return [self._raise(finding, ts, session, suppressed_by=under)]
 
-    def holding(self, kind: AlarmKind, *, ts: float) -> None:
-        """A sample inside the hysteresis band: the condition neither ends nor starts again."""
-        if kind in self.onsets:
-            self.last_seen[kind] = max(ts, self.last_seen.get(kind, ts))
-
     def absent(self, kind: AlarmKind, *, ts: float, late: bool = False) -> list[AlarmTransition]:
         """The condition is not present at `ts` (past its hysteresis when one applies)."""
         if late or (kind not in self.onsets and kind not in self.alarms):
             return []
         self.onsets.pop(kind, None)
-        self.last_seen.pop(kind, None)
         alarm = self.alarms.get(kind)
         if alarm is None or not alarm.condition_ongoing:
             return []
@@ -302,7 +294,6 @@ class AlarmBoard:
         """The session ends: every alarm clears; an unacknowledged high one is recorded as
         discharged over, by `by`."""
         self.onsets.clear()
-        self.last_seen.clear()
         transitions = []
         for alarm in list(self.alarms.values()):
             if alarm.unacknowledged_high:
@@ -311,15 +302,6 @@ class AlarmBoard:
             else:
                 transitions.append(self._move(alarm, Trigger.SESSION_ENDS, ts))
         return transitions
-
-    def _persisting(self, kind: AlarmKind, ts: float, delay_s: float) -> None:
-        """Start the wait at `ts`, unless the condition has been seen without a gap longer than
-        its delay (and than `MIN_GAP_S`, so a monitor reporting every 15 s still alarms)."""
-        last = self.last_seen.get(kind)
-        gap = ts - last if last is not None else 0.0
-        if kind not in self.onsets or (delay_s > 0 and gap > max(delay_s, MIN_GAP_S)):
-            self.onsets[kind] = ts
-        self.last_seen[kind] = max(ts, last if last is not None else ts)
 
     def _raise(
         self,

@@ -73,6 +73,7 @@ class ChairState:
     recent_readings: list[str] = field(default_factory=list)
     latest: dict[Vital, tuple[float, float]] = field(default_factory=dict)
     valid_wall: dict[Vital, float] = field(default_factory=dict)
+    missing_since: dict[Vital, float] = field(default_factory=dict)  # first reading without it
     audio_paused_until: float | None = None
     audio_paused_by: str | None = None
     audio_pause_rank: int = 0

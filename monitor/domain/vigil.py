@@ -32,7 +32,14 @@ from monitor.domain.technical import (
     overdue_finding,
     stale_finding,
 )
-from monitor.domain.vitals import Reading, Screened, TechnicalCondition, Vital, screen
+from monitor.domain.vitals import (
+    CONTINUOUS_VITALS,
+    Reading,
+    Screened,
+    TechnicalCondition,
+    Vital,
+    screen,
+)
 
 if TYPE_CHECKING:
     from monitor.domain.chair import Chair
@@ -72,7 +79,8 @@ class Vigil:
             if vital not in late:
                 state.latest[vital] = (reading.ts, value)
             state.valid_wall[vital] = wall
-        events += self._limits(screened, late)
+        gaps = self._gaps(screened)
+        events += self._limits(screened, late, gaps)
         events += self._baseline_phase(screened, late)
         if chair.phase.open:
             events += self._no_pulse(reading, screened, late=reading_late)
@@ -85,7 +93,20 @@ class Vigil:
 
     # Limits ------------------------------------------------------------------------------
 
-    def _limits(self, screened: Screened, late: set[Vital]) -> list[Event]:
+    def _gaps(self, screened: Screened) -> dict[Vital, float]:
+        """How long each continuous vital that is valid now had no valid value before (rule 9)."""
+        missing, gaps = self.chair.state.missing_since, {}
+        for vital in CONTINUOUS_VITALS:
+            if vital in screened.values:
+                since = missing.pop(vital, None)
+                gaps[vital] = 0.0 if since is None else max(0.0, screened.ts - since)
+            else:
+                missing.setdefault(vital, screened.ts)
+        return gaps
+
+    def _limits(
+        self, screened: Screened, late: set[Vital], gaps: dict[Vital, float]
+    ) -> list[Event]:
         chair, board, ts = self.chair, self.chair.state.board, screened.ts
         session, limits, ref = chair.session, chair.limits, chair.session_ref
         frozen = session.baseline if session and session.phase in _AFTER_START else None
@@ -106,9 +127,8 @@ class Vigil:
             if evaluation is None:
                 continue
             if evaluation.verdict is Verdict.HOLDING:
-                if not is_late:
-                    board.holding(rule.kind, ts=ts)
-            elif evaluation.verdict is Verdict.PRESENT and evaluation.finding:
+                continue
+            if evaluation.verdict is Verdict.PRESENT and evaluation.finding:
                 events += board.present(
                     evaluation.finding,
                     ts=ts,
@@ -116,6 +136,7 @@ class Vigil:
                     session=ref,
                     late=is_late,
                     shown_under=rule.shown_under,
+                    gap_s=gaps.get(rule.vital, 0.0),
                 )
             else:
                 events += board.absent(rule.kind, ts=ts, late=is_late)
