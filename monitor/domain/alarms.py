@@ -114,6 +114,7 @@ TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
     (AlarmState.ACKNOWLEDGED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
     (AlarmState.LATCHED, Trigger.ACKNOWLEDGE): AlarmState.CLEARED,
     (AlarmState.LATCHED, Trigger.CONDITION_RETURNS): AlarmState.ACTIVE,
+    (AlarmState.LATCHED, Trigger.UNSUPPRESS): AlarmState.LATCHED,
     (AlarmState.LATCHED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
     (AlarmState.LATCHED, Trigger.DISCHARGED_OVER): AlarmState.CLEARED,
 }
@@ -285,8 +286,10 @@ class AlarmBoard:
     ) -> list[AlarmTransition]:
         """Mark `kind` as adding nothing while `by` is ongoing (None: it shows again)."""
         alarm = self.alarms.get(kind)
-        if alarm is None or not alarm.condition_ongoing or alarm.suppressed_by is by:
+        if alarm is None or alarm.suppressed_by is by:
             return []
+        if not alarm.condition_ongoing and by is not None:
+            return []  # a latched alarm is never hidden: nobody has acknowledged it
         trigger = Trigger.SUPPRESS if by is not None else Trigger.UNSUPPRESS
         return [self._move(replace(alarm, suppressed_by=by), trigger, ts)]
 

@@ -276,10 +276,10 @@ class Chair:
         over = tuple(
             a.kind.value for a in self.state.board.alarms.values() if a.unacknowledged_high
         )
-        if over and not command.over_alarms:
+        if over and not (command.over_alarms and command.by):
             raise DischargeRefused(
                 f"unacknowledged high-priority alarm {', '.join(over)}: acknowledge it first, "
-                "or discharge over it (over_alarms: true, with by)"
+                "or discharge over it (over_alarms: true, with by naming who)"
             )
         events: list[Event] = list(self.state.board.clear_all(command.ts, by=command.by))
         self._end_audio_pause()

@@ -247,7 +247,7 @@ def test_info_states_the_ground_rules() -> None:
     info = DOC["info"]
     assert DOC["asyncapi"] == "3.0.0"
     assert info["title"] == "infusion-monitor MQTT contract"
-    assert info["version"] == "1.0.0"
+    assert info["version"] == "1.1.0"
     text = info["description"]
     assert MAX_PAYLOAD_BYTES == 64 * 1024
     for needed in (

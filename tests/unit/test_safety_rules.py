@@ -548,6 +548,28 @@ def test_rule_11_discharge_needs_an_unacknowledged_high_alarm_acknowledged_first
     assert of_type(side.send(Discharge(side.now, by="nurse-kim")), SessionClosed)
 
 
+def test_rule_11_discharging_over_an_alarm_needs_a_name() -> None:
+    side = recovering()
+    side.read(bp=(190, 100))
+
+    [rejected] = of_type(side.discharge(by=None, over_alarms=True), CommandRejected)
+
+    assert "by naming who" in rejected.reason
+
+
+def test_rule_03_a_latched_alarm_is_never_left_hidden_under_another() -> None:
+    side = infusing()
+    side.hold(16, spo2=88)
+    side.read(spo2=80)  # spo2_critical: spo2_low shown under it
+    assert side.alarm("spo2_low").suppressed_by is AlarmKind.SPO2_CRITICAL
+    side.wait(1)
+
+    side.hold(5, spo2=97)  # both end; both latch
+
+    assert side.alarm("spo2_low").state is AlarmState.LATCHED
+    assert side.alarm("spo2_low").suppressed_by is None
+
+
 def test_rule_11_or_is_recorded_as_discharged_over_it_by_whom() -> None:
     side = recovering()
     side.read(bp=(190, 100))
