@@ -1,8 +1,9 @@
 """A clinic: N chairs, patients arriving staggered, a realistic mix of scenarios, one seed.
 
-How this works: each chair runs sessions back to back (a turnover of 10-20 minutes between
-patients). The first arrivals are spread over the first `stagger_s`, so a clinic started now has
-patients at every stage soon. Every session draws from its own generator, seeded from (seed,
+How this works: every chair's monitor is switched on when the clinic opens (simulation time 0)
+and stays on, empty chair or not; each chair runs sessions back to back (a turnover of 10-20
+minutes between patients). The first arrivals are spread over the first `stagger_s`, so a
+clinic started now has patients at every stage soon. Every session draws from its own generator, seeded from (seed,
 chair, session number), so a chair's story does not depend on how many other chairs there are
 and the same seed gives the same bytes. `clinic_messages` merges the chairs' messages in time
 order, lazily: a clinic can run for as long as wanted.
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from simulators.scenarios import Scenario, load_scenarios
-from simulators.story import DEFAULT_TIMELINE, Address, SimMessage, Timeline, session
+from simulators.story import DEFAULT_TIMELINE, Address, SimMessage, Timeline, session, switch_on
 
 TURNOVER_S = (600.0, 1200.0)
 
@@ -44,7 +45,9 @@ def chair_messages(
     until_s: float | None,
     timeline: Timeline,
 ) -> Iterator[SimMessage]:
-    """The messages of one chair's sessions, one after another."""
+    """The messages of one chair: its monitor switched on at the opening, then its sessions,
+    one after another."""
+    yield from switch_on(chair, address=address, at_s=0.0)
     arrive_s, number = first_arrival_s, 0
     while until_s is None or arrive_s < until_s:
         number += 1

@@ -2,15 +2,16 @@
 
 Each chair's monitor has its own connection with a Last Will (`offline`, retained, on its device
 topic): unplugging it drops the socket without a DISCONNECT, so the broker itself publishes the
-Will, exactly as when a real monitor loses its network. Pumps and the nurse's station share one
-more connection. Simulation time runs `speed` times faster than wall time.
+Will, exactly as when a real monitor loses its network. When the simulator stops, every
+monitor says `offline` (retained) before it disconnects: a retained `online` left behind would be
+a monitor that no longer exists. Pumps and the nurse's station share one more connection.
+Simulation time runs `speed` times faster than wall time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import time
@@ -18,10 +19,11 @@ from collections.abc import Iterable
 
 import aiomqtt
 
-from simulators.story import Link, SimMessage
+from simulators.story import Link, SimMessage, device_name, encode
 
 log = logging.getLogger(__name__)
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+SWITCH_OFF_TIMEOUT_S = 2.0  # per monitor, when the broker may already be gone
 
 
 class _Monitors:
@@ -30,28 +32,27 @@ class _Monitors:
     def __init__(self, host: str, port: int, stack: contextlib.AsyncExitStack) -> None:
         self.host, self.port, self.stack = host, port, stack
         self.clients: dict[str, aiomqtt.Client] = {}
+        self.topics: dict[str, str] = {}  # each chair's device topic
 
     async def link(self, message: SimMessage) -> None:
         if message.link is Link.CONNECT:
             await self._connect(message)
         elif message.link is Link.DROP:
             await self._drop(message.chair)
-        elif message.link is Link.CLOSE:
-            await self._close(message.chair)
 
     def client(self, chair: str) -> aiomqtt.Client | None:
         return self.clients.get(chair)
 
     async def _connect(self, message: SimMessage) -> None:
         await self._close(message.chair)
-        will_payload = json.dumps({"state": "offline", "device": f"bedside-{message.chair}"})
-        will = aiomqtt.Will(message.topic, will_payload, qos=1, retain=True)
+        will = aiomqtt.Will(message.topic, _offline(message.chair), qos=1, retain=True)
         client = aiomqtt.Client(
-            self.host, self.port, identifier=f"bedside-{message.chair}", will=will,
+            self.host, self.port, identifier=device_name(message.chair), will=will,
             keepalive=10, socket_options=NODELAY,
         )  # fmt: skip
         await client.__aenter__()
         self.clients[message.chair] = client
+        self.topics[message.chair] = message.topic
 
     async def _drop(self, chair: str) -> None:
         """Pull the cable: close the socket under the client, no DISCONNECT."""
@@ -71,9 +72,18 @@ class _Monitors:
             with contextlib.suppress(aiomqtt.MqttError):
                 await client.__aexit__(None, None, None)
 
-    async def close_all(self) -> None:
-        for chair in list(self.clients):
+    async def switch_off_all(self) -> None:
+        """Each monitor says `offline` (retained, as its Will would) and disconnects."""
+        for chair, client in list(self.clients.items()):
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                async with asyncio.timeout(SWITCH_OFF_TIMEOUT_S):
+                    await client.publish(self.topics[chair], _offline(chair), qos=1, retain=True)
             await self._close(chair)
+
+
+def _offline(chair: str) -> bytes:
+    """What the monitor's Last Will says, and what it says itself when switched off."""
+    return encode({"state": "offline", "device": device_name(chair)})
 
 
 async def publish(
@@ -93,7 +103,7 @@ async def publish(
             aiomqtt.Client(host, port, identifier="clinic-station", socket_options=NODELAY)
         )
         monitors = _Monitors(host, port, stack)
-        stack.push_async_callback(monitors.close_all)
+        stack.push_async_callback(monitors.switch_off_all)
         wall0, sim0 = time.monotonic(), None
         for message in messages:
             if message.at_s < catch_up_s:

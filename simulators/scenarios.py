@@ -2,9 +2,13 @@
 
 A scenario says who the patient is (overrides of the population's traits), how the monitor
 behaves (overrides of its settings), what happens during the session (episodes, timed from the
-infusion start: a desaturation, a vasovagal episode, an unplugged monitor...), how common it is
-in a realistic clinic (`mix`), and which alarms it must cause (`expect`) or must never cause
-(`forbid`), which the tests check.
+infusion start: a desaturation, a vasovagal episode, an unplugged monitor, a monitor clock that
+steps...), how common it is in a realistic clinic (`mix`), and which alarms it must cause
+(`expect`) or must never cause (`forbid`), which the tests check.
+
+Most episodes last `minutes`. The clock episodes are instants instead and move the monitor's
+clock by `seconds` (negative = back): `clock_step` for good from `at_min` on (a daylight-saving
+change on a monitor writing local time), `clock_glitch` for the one reading sent at `at_min`.
 """
 
 from __future__ import annotations
@@ -32,16 +36,28 @@ class EpisodeKind(StrEnum):
     CUFF_JUNK = "cuff_junk"
     UNPLUG = "unplug"
     PAUSE = "pause"
+    CLOCK_STEP = "clock_step"
+    CLOCK_GLITCH = "clock_glitch"
+
+
+CLOCK_KINDS = frozenset({EpisodeKind.CLOCK_STEP, EpisodeKind.CLOCK_GLITCH})
 
 
 @dataclass(frozen=True, slots=True)
 class Episode:
     kind: EpisodeKind
     at_min: float  # from the infusion start; negative = during the baseline
-    minutes: float
+    minutes: float = 0.0  # how long it lasts; the clock kinds are instants
     spo2: float = 85.0
     hr: float = 40.0
     sbp_drop: float = 0.0
+    seconds: float = 0.0  # the clock kinds: how far the monitor's clock moves (negative = back)
+
+    def __post_init__(self) -> None:
+        if self.kind in CLOCK_KINDS and self.seconds == 0:
+            raise ValueError(f"a {self.kind} episode needs `seconds` (negative = back)")
+        if self.kind not in CLOCK_KINDS and self.minutes <= 0:
+            raise ValueError(f"a {self.kind} episode needs `minutes` above 0")
 
     def active(self, minute: float) -> bool:
         return self.at_min <= minute < self.at_min + self.minutes

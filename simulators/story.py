@@ -1,11 +1,14 @@
 """One patient's session in one chair, as the messages its monitor, pump and the nurse's
 station would publish, in simulation time.
 
-How this works: a session is stepped once a second from the moment the monitor is switched on
-until it is switched off after discharge. The patient model gives the true vitals (with the
-scenario's episodes laid on top), the monitor turns them into readings, and the pump and the
-nurse act at fixed points of the `Timeline`. Nothing here touches a network or a clock: the
-result is a list of `SimMessage`s, and the same seed gives the same bytes.
+How this works: a session is stepped once a second from the patient's arrival until they are
+unhooked after discharge. The patient model gives the true vitals (with the scenario's episodes
+laid on top), the monitor turns them into readings and stamps them with its own clock (which a
+scenario may step), and the pump and the nurse act at fixed points of the `Timeline`. The
+monitor itself is not the session's: it is switched on when the clinic opens (`switch_on`) and
+stays on between patients, as real monitors do, so a session only unplugs and plugs it back
+where its scenario says. Nothing here touches a network or a clock: the result is a list of
+`SimMessage`s, and the same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from simulators.patient import Patient, TrueVitals, dose_rate_mg_per_min, sample
 from simulators.scenarios import Episode, EpisodeKind, Scenario
 
 DRUG = "ketamine"
+# The simulated nurse never acknowledges an alarm (no one answers the simulated station), so a
+# discharge says who discharged and that it goes over any unacknowledged high-priority alarm,
+# as the contract asks (v1.1); the audit then records it as such. Without it the chair would
+# stay in its first session for good.
+NURSE = "sim-nurse"
 
 
 class Link(StrEnum):
@@ -30,7 +38,6 @@ class Link(StrEnum):
 
     CONNECT = "connect"  # connects with a Last Will `offline` on its device topic
     DROP = "drop"  # the cable is pulled: the broker publishes the Will
-    CLOSE = "close"  # switched off properly after saying `offline`
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +56,7 @@ class Timeline:
     baseline_s: float = 600.0
     infusion_s: float = 2400.0
     observe_s: float = 2400.0
-    switch_off_after_s: float = 60.0
+    unhook_after_s: float = 60.0  # after discharge: then the chair is free
     dose_mg_per_kg: float = 0.5
     baseline_cuffs_s: tuple[float, ...] = (30.0, 240.0, 480.0)  # after admission
 
@@ -57,7 +64,7 @@ class Timeline:
     def length_s(self) -> float:
         return (
             self.admit_after_s + self.baseline_s + self.infusion_s + self.observe_s
-            + self.switch_off_after_s
+            + self.unhook_after_s
         )  # fmt: skip
 
 
@@ -76,6 +83,22 @@ class Address:
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def device_name(chair: str) -> str:
+    return f"bedside-{chair}"
+
+
+def switch_on(chair: str, *, address: Address, at_s: float) -> list[SimMessage]:
+    """The monitor of `chair` connects (its Last Will says `offline`) and says `online`,
+    retained, whether or not a patient is in the chair."""
+    topic = address.topic(chair, "device")
+    ts = format_event_time(address.start_epoch + at_s)
+    online = encode({"ts": ts, "state": "online", "device": device_name(chair)})
+    return [
+        SimMessage(at_s, chair, topic, link=Link.CONNECT),
+        SimMessage(at_s, chair, topic, online, retain=True),
+    ]
 
 
 def session(
@@ -117,7 +140,6 @@ class _Session:
         self.end_s = timeline.length_s + paused
 
     def run(self) -> list[SimMessage]:
-        self._connect(0.0)
         plugged = True
         second = 0.0
         while second < self.end_s:
@@ -127,14 +149,13 @@ class _Session:
             if plugged and unplugged:
                 self._emit(second, b"", link=Link.DROP)
             elif not plugged and not unplugged:
-                self._connect(second)
+                self.out += switch_on(self.chair, address=self.address, at_s=self.arrive_s + second)
             plugged = not unplugged
             vitals = self._true_vitals(minute)
             self._disturb(minute)
             if plugged:
                 self._reading(second, vitals)
             second += 1.0
-        self._switch_off(self.end_s)
         return self.out
 
     # Pieces ------------------------------------------------------------------------------
@@ -161,8 +182,7 @@ class _Session:
             self._pump(second, "stop", rate=0.0)
             self.monitor.set_cycle(second, infusing=False)
         if second == self.stop_s + t.observe_s:
-            payload = {"ts": self._true_time(second), "command": "discharge"}
-            self._emit(second, encode(payload), leaf="session")
+            self._discharge(second)
 
     def _rate(self) -> float:
         return dose_rate_mg_per_min(
@@ -175,6 +195,15 @@ class _Session:
             "command": "admit",
             "patient": self.label,
             "weight_kg": round(self.traits.weight_kg, 1),
+        }
+        self._emit(second, encode(payload), leaf="session")
+
+    def _discharge(self, second: float) -> None:
+        payload = {
+            "ts": self._true_time(second),
+            "command": "discharge",
+            "by": NURSE,
+            "over_alarms": True,
         }
         self._emit(second, encode(payload), leaf="session")
 
@@ -210,39 +239,25 @@ class _Session:
     def _reading(self, second: float, vitals: TrueVitals) -> None:
         reading = self.monitor.step(second, vitals)
         ts = self.monitor.device_time(self.arrive_s + second, self.address.start_epoch)
+        ts += self._clock_moved_s(second - self.start_s)
         self._emit(second, encode({"ts": format_event_time(ts), **reading}), leaf="vitals")
 
-    def _connect(self, second: float) -> None:
-        self._emit(second, b"", link=Link.CONNECT)
-        self._device(second, "online")
-
-    def _switch_off(self, second: float) -> None:
-        self._device(second, "offline")
-        self._emit(second, b"", link=Link.CLOSE)
-
-    def _device(self, second: float, state: str) -> None:
-        payload = {"ts": self._true_time(second), "state": state, "device": self._device_name()}
-        self._emit(second, encode(payload), leaf="device", retain=True)
-
-    def _device_name(self) -> str:
-        return f"bedside-{self.chair}"
+    def _clock_moved_s(self, since_start_s: float) -> float:
+        """How far the scenario has moved the monitor's clock for the reading sent this long
+        after the infusion start: every step so far, and a glitch on the one reading it hits."""
+        steps = self._episodes(EpisodeKind.CLOCK_STEP)
+        glitches = self._episodes(EpisodeKind.CLOCK_GLITCH)
+        moved = sum(e.seconds for e in steps if since_start_s >= e.at_min * 60)
+        return moved + sum(e.seconds for e in glitches if 0 <= since_start_s - e.at_min * 60 < 1)
 
     def _true_time(self, second: float) -> str:
         return format_event_time(self.address.start_epoch + self.arrive_s + second)
 
     def _emit(
-        self,
-        second: float,
-        payload: bytes,
-        *,
-        leaf: str = "device",
-        retain: bool = False,
-        link: Link | None = None,
+        self, second: float, payload: bytes, *, leaf: str = "device", link: Link | None = None
     ) -> None:
         topic = self.address.topic(self.chair, leaf)
-        self.out.append(
-            SimMessage(self.arrive_s + second, self.chair, topic, payload, retain, link)
-        )
+        self.out.append(SimMessage(self.arrive_s + second, self.chair, topic, payload, link=link))
 
 
 _DISTURBANCES = {
