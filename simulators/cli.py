@@ -5,6 +5,7 @@
     infusion-sim --seed 7 --start 1795000000 --minutes 90 --print > clinic.jsonl
     infusion-sim scenarios
     infusion-sim play ../shared/data/mimic2-numerics/s25047.csv --chair c01
+    infusion-sim play ../shared/data/mimic2-numerics/s25047.csv --session --journal s25047.jsonl
     infusion-sim pager --rule accept:5
 
 Exit codes: 0 success, 2 bad usage, 1 other failure.

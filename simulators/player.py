@@ -2,11 +2,14 @@
 
 How this works: `load_numerics` reads the file, `recording_messages` turns its rows into the
 MQTT messages a bedside monitor would have sent (pure: same rows, same bytes), and
-`publish_recording` paces them onto a broker. Values go out as recorded, zeros ("no valid
-value") and impossible values included: the service must meet the real artefacts, not a cleaned
-copy. Only an empty cell means "no sample". The monitor says `online` (retained) first, its Last
-Will says `offline`, and it says `offline` itself when the recording ends: a retained `online`
-left behind by a recording that stopped would be a monitor that does not exist.
+`publish_recording` paces them onto a broker, or `simulators.journal` writes them as a replay
+journal instead. Values go out as recorded, zeros ("no valid value") and impossible values
+included: the service must meet the real artefacts, not a cleaned copy. Only an empty cell means
+"no sample". HR (the ECG's) goes out as `hr`, PULSE (the oximeter's) as `pr`. The monitor says
+`online` (retained) first, its Last Will says `offline`, and it says `offline` itself when the
+recording ends: a retained `online` left behind by a recording that stopped would be a monitor
+that does not exist. A `SessionFrame` adds what the station and the pump would have sent had the
+record been a ketamine session: an admission at the first row, the infusion's start and stop.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import heapq
 import json
 import math
 import secrets
@@ -30,11 +34,14 @@ import aiomqtt
 from monitor.wire.address import parse_broker_url as broker_address
 from monitor.wire.payloads import format_event_time, parse_event_time
 from monitor.wire.topics import Inbound, chair_topic, check_name, check_root
+from simulators.journal import write_journal
 
 VITAL_COLUMNS = ("HR", "PULSE", "SpO2", "NBPSys", "NBPDias", "NBPMean")
 CLOCK_COLUMNS = ("minute", "ts")
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+# A journal's minute 0 unless --start says otherwise, so one command always writes one file.
+JOURNAL_START_EPOCH = 1_795_248_000.0  # 2026-11-21T08:00:00Z
 
 Message = tuple[float, str, bytes, bool]  # offset from the start (s), topic, payload, retained
 
@@ -135,15 +142,12 @@ def _cell(record: dict[str, str | None], column: str, where: str) -> float | Non
 def reading_payload(row: NumericsRow, *, ts: float, seq: int) -> dict[str, Any] | None:
     """The reading a monitor would send for `row`, or None when the row has no sample at all.
 
-    `hr` is the HR column (ECG), or PULSE (the oximeter's rate) only when HR is empty: an HR of
-    0 is the monitor saying "no valid value" and goes out as 0.
+    `hr` is the HR column (the ECG's rate) and `pr` the PULSE column (the oximeter's), each only
+    from its own column: a 0 is the monitor saying "no valid value" and goes out as 0.
     """
     reading: dict[str, Any] = {"ts": format_event_time(ts), "seq": seq}
-    hr = row.hr if row.hr is not None else row.pulse
-    if hr is not None:
-        reading["hr"] = hr
-    if row.spo2 is not None:
-        reading["spo2"] = row.spo2
+    vitals = {"hr": row.hr, "pr": row.pulse, "spo2": row.spo2}
+    reading |= {name: value for name, value in vitals.items() if value is not None}
     cuff = {"sys": row.nbp_sys, "dia": row.nbp_dia, "map": row.nbp_mean}
     nibp = {name: value for name, value in cuff.items() if value is not None}
     if nibp:
@@ -161,6 +165,20 @@ def device_payload(state: str, *, device: str, ts: float | None) -> bytes:
     return encode({**status, "state": state, "device": device})
 
 
+@dataclass(frozen=True, slots=True)
+class SessionFrame:
+    """A record framed as the usual ketamine session (CLINICAL.md): the patient admitted at the
+    first row, 0.5 mg/kg over 40 minutes started 15 minutes later. No discharge: the record
+    says nothing about when the patient left."""
+
+    patient: str
+    weight_kg: float = 70
+    start_after_min: float = 15
+    infusion_min: float = 40
+    dose_mg_per_kg: float = 0.5
+    drug: str = "ketamine"
+
+
 def recording_messages(
     rows: Sequence[NumericsRow],
     *,
@@ -169,25 +187,64 @@ def recording_messages(
     chair: str,
     start_epoch: float,
     device: str = "player",
+    session: SessionFrame | None = None,
 ) -> list[Message]:
     """Everything the player publishes, in order: `online` (retained), one reading per row with
-    a sample, `offline` (retained) at the last row. Reading times are `start_epoch` + offset."""
+    a sample, `offline` (retained) at the last row; with `session`, its admission and infusion
+    events among them (those that fall after the last row are left out). Times are
+    `start_epoch` + offset."""
     check_root(root)
-    device_topic = chair_topic(root, site, check_name(chair, "chair"), Inbound.DEVICE)
-    vitals_topic = chair_topic(root, check_name(site, "site"), chair, Inbound.VITALS)
+    topic = _ChairTopics(root, check_name(site, "site"), check_name(chair, "chair"))
     begin = rows[0].offset_s if rows else 0.0
     end = rows[-1].offset_s if rows else 0.0
     online = device_payload("online", device=device, ts=start_epoch + begin)
-    messages: list[Message] = [(begin, device_topic, online, True)]
-    seq = 0
-    for row in rows:
-        reading = reading_payload(row, ts=start_epoch + row.offset_s, seq=seq + 1)
-        if reading is not None:
-            seq += 1
-            messages.append((row.offset_s, vitals_topic, encode(reading), False))
     offline = device_payload("offline", device=device, ts=start_epoch + end)
-    messages.append((end, device_topic, offline, True))
+    framed = [] if session is None else _session_messages(session, topic, begin, start_epoch)
+    readings = _reading_messages(rows, topic(Inbound.VITALS), start_epoch)
+    return [
+        (begin, topic(Inbound.DEVICE), online, True),
+        *heapq.merge([m for m in framed if m[0] <= end], readings, key=lambda m: m[0]),
+        (end, topic(Inbound.DEVICE), offline, True),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _ChairTopics:
+    root: str
+    site: str
+    chair: str
+
+    def __call__(self, kind: Inbound) -> str:
+        return chair_topic(self.root, self.site, self.chair, kind)
+
+
+def _reading_messages(rows: Sequence[NumericsRow], topic: str, start_epoch: float) -> list[Message]:
+    messages: list[Message] = []
+    for row in rows:
+        reading = reading_payload(row, ts=start_epoch + row.offset_s, seq=len(messages) + 1)
+        if reading is not None:
+            messages.append((row.offset_s, topic, encode(reading), False))
     return messages
+
+
+def _session_messages(
+    frame: SessionFrame, topic: _ChairTopics, begin: float, start_epoch: float
+) -> list[Message]:
+    """The station's admission and the pump's start and stop, in time order."""
+    start = begin + frame.start_after_min * 60
+    stop = start + frame.infusion_min * 60
+    admit = {"command": "admit", "patient": frame.patient, "weight_kg": frame.weight_kg}
+    infusion = {"event": "start", "drug": frame.drug, "dose_mg_per_kg": frame.dose_mg_per_kg,
+                "planned_minutes": frame.infusion_min}  # fmt: skip
+    events: list[tuple[float, Inbound, dict[str, Any]]] = [
+        (begin, Inbound.SESSION, admit),
+        (start, Inbound.INFUSION, infusion),
+        (stop, Inbound.INFUSION, {"event": "stop"}),
+    ]
+    return [
+        (at, topic(kind), encode({"ts": format_event_time(start_epoch + at), **payload}), False)
+        for at, kind, payload in events
+    ]
 
 
 def count_readings(messages: Sequence[Message]) -> int:
@@ -306,31 +363,74 @@ def add_play_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--start", type=float, default=None, metavar="EPOCH",
-        help="event time of the recording's start in epoch seconds (default now)",
+        help="event time of the recording's start in epoch seconds (default now; with "
+        "--journal 2026-11-21T08:00:00Z)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--journal", type=Path, default=None, metavar="OUT.jsonl",
+        help="write the messages as a replay journal instead of publishing them",
+    )  # fmt: skip
+    parser.add_argument(
+        "--session", action="store_true",
+        help="frame the record as a ketamine session: admit at the first row, 0.5 mg/kg over "
+        "40 min started 15 min later",
     )  # fmt: skip
 
 
 def run_play(args: argparse.Namespace) -> int:
-    """`infusion-sim play`: 0 when played, 2 for bad usage or a bad file, 1 for broker trouble."""
+    """`infusion-sim play`: 0 when played (or its journal written), 2 for bad usage or a bad
+    file, 1 for broker trouble or a journal that cannot be written."""
     try:
         host, port, root, site = connection(args)
         speed = check_speed(args.speed)
         rows = load_numerics(args.file)
-        start = time.time() if args.start is None else parse_event_time(args.start)
+        start = _start_epoch(args)
+        frame = SessionFrame(patient=f"MIMIC-{args.file.stem}") if args.session else None
         messages = recording_messages(
-            rows, root=root, site=site, chair=args.chair, start_epoch=start
+            rows, root=root, site=site, chair=args.chair, start_epoch=start, session=frame
         )
     except (ValueError, OSError) as exc:
         print(f"infusion-sim play: {_reason(exc)}", file=sys.stderr)
         return 2
-    readings = count_readings(messages)
-    if readings == 0:
+    if count_readings(messages) == 0:
         print(f"infusion-sim play: {args.file} has no samples", file=sys.stderr)
         return 2
+    if args.journal is not None:
+        return _write_journal(messages, args, start_epoch=start)
+    return _publish(messages, args, host=host, port=port, speed=speed)
+
+
+def _start_epoch(args: argparse.Namespace) -> float:
+    """--start; else a journal's fixed minute 0 (the same command, the same bytes), or now."""
+    if args.start is not None:
+        return parse_event_time(args.start)
+    return JOURNAL_START_EPOCH if args.journal is not None else time.time()
+
+
+def _describe(messages: Sequence[Message], args: argparse.Namespace) -> str:
     span_min = (messages[-1][0] - messages[0][0]) / 60
-    print(f"playing {readings} readings ({span_min:g} min) of {args.file} as chair {args.chair}")
+    readings = count_readings(messages)
+    return f"{readings} readings ({span_min:g} min) of {args.file} as chair {args.chair}"
+
+
+def _write_journal(
+    messages: Sequence[Message], args: argparse.Namespace, *, start_epoch: float
+) -> int:
     try:
-        asyncio.run(publish_recording(messages, host=host, port=port, speed=speed))
+        write_journal(messages, args.journal, start_epoch=start_epoch)
+    except OSError as exc:
+        print(f"infusion-sim play: {_reason(exc)}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(messages)} messages, {_describe(messages, args)}, to {args.journal}")
+    return 0
+
+
+def _publish(
+    messages: Sequence[Message], args: argparse.Namespace, *, host: str, port: int, speed: float
+) -> int:
+    print(f"playing {_describe(messages, args)}")
+    try:
+        readings = asyncio.run(publish_recording(messages, host=host, port=port, speed=speed))
     except aiomqtt.MqttError as exc:
         print(f"infusion-sim play: broker {host}:{port}: {exc}", file=sys.stderr)
         return 1

@@ -59,15 +59,7 @@ def _alarms_of(service: Service, kind: str) -> list[dict[str, Any]]:
     return service.store.query("SELECT state FROM alarm_transitions WHERE kind = ?", kind)
 
 
-def _artefact_values(service: Service) -> dict[str, set[float]]:
-    values: dict[str, set[float]] = {}
-    for row in service.store.query("SELECT data FROM events WHERE type = 'ArtefactRecorded'"):
-        data = json.loads(row["data"])
-        values.setdefault(data["vital"], set()).add(data["value"])
-    return values
-
-
-async def test_a_real_record_played_into_the_service_keeps_its_junk_out_of_the_alarms(
+async def test_a_real_record_played_into_the_service_sets_zeros_aside_and_alarms_on_doubt(
     mosquitto: Mosquitto, start_service: StartService
 ) -> None:
     service = await start_service()
@@ -87,13 +79,15 @@ async def test_a_real_record_played_into_the_service_keeps_its_junk_out_of_the_a
     cuff_24 = service.store.query("SELECT sbp, dbp, map FROM readings WHERE ts = ?", T0 + 24 * 60)
     artefacts = {
         vital: service.metrics.count(service.metrics.artefacts, vital)
-        for vital in ("hr", "spo2", "sbp", "dbp", "map")
+        for vital in ("hr", "pr", "spo2", "sbp", "dbp", "map")
     }
     alarms = service.store.query(
-        "SELECT kind, class, state, value FROM alarm_transitions WHERE chair = 'c01' ORDER BY id"
+        "SELECT kind, state, value, note FROM alarm_transitions WHERE chair = 'c01' ORDER BY id"
     )
-    raised = {(a["kind"], a["value"]) for a in alarms if a["state"] == "active"}
-    junk = _artefact_values(service)
+    raised: dict[str, dict[str, Any]] = {}  # each kind as it first became active
+    for alarm in alarms:
+        if alarm["state"] == "active":
+            raised.setdefault(alarm["kind"], alarm)
 
     assert published == 72
     assert outcomes == [
@@ -101,18 +95,18 @@ async def test_a_real_record_played_into_the_service_keeps_its_junk_out_of_the_a
         {"kind": "vitals", "outcome": "accepted", "n": 72},
     ]
     assert cuff_24 == [{"sbp": 147.0, "dbp": 118.0, "map": 131.0}]  # stored as recorded
-    # HR 0 at minutes 6 and 45-71; SpO2 0 (11) and 36 (2); the cuffs 74/10, 45/18, 40/18 and
-    # the narrow, high-diastolic 147/118, 151/127 and 140/111 are set aside whole, their means
-    # too; so is a lone mean without SBP and DBP (minutes 5, 59, 61).
-    assert artefacts == {"hr": 28, "spo2": 13, "sbp": 6, "dbp": 6, "map": 9}
-    assert {74, 45, 40, 147} <= junk["sbp"]
-    assert {10, 18, 118} <= junk["dbp"]
-    # No alarm on a set-aside value: HR (all its junk is 0) raises nothing, the low cuffs raise
-    # no sbp_low of their own, and 147/118 raises no dbp_high.
-    assert "dbp_high" not in {kind for kind, _ in raised}
-    for kind, value in raised:
-        vital = kind.split("_")[0]
-        assert value not in junk.get(vital, set()), f"{kind} raised on the artefact {value}"
+    # Only the monitor's 0s ("no valid value") are set aside: HR at minutes 6 and 45-71, PULSE
+    # (sent as pr) 8 times, SpO2 11 times. Every cuff is something a patient could show.
+    assert artefacts == {"hr": 28, "pr": 8, "spo2": 11, "sbp": 0, "dbp": 0, "map": 0}
+    # Doubt raises, never discards (CLINICAL.md, safety rule 1): the narrow 147/118 raises
+    # dbp_high and SpO2 42.9 spo2_low, each with the advice; at minute 40 the oximeter's pulse
+    # rate (102) is far from the ECG's HR (73.2), so SpO2 71.1 is marked as possible motion.
+    assert raised["dbp_high"]["value"] == 118
+    assert raised["dbp_high"]["note"].startswith("questionable: repeat the cuff")
+    assert raised["spo2_low"]["note"].startswith("questionable: check the probe")
+    assert raised["spo2_critical"]["value"] == 71.1
+    assert raised["spo2_critical"]["note"] == "possible motion artefact"
+    assert all(a["value"] != 0 for a in alarms if a["value"] is not None)
 
 
 async def test_play_keeps_the_recorded_pace(mosquitto: Mosquitto, bus: Bus, tmp_path: Path) -> None:

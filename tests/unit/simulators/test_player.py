@@ -1,4 +1,5 @@
-"""The recording player without a broker: real MIMIC-II numerics in, contract v1 messages out.
+"""The recording player without a broker: real MIMIC-II numerics in, contract v1.1 messages out,
+published or written as a replay journal.
 
 The two real records live next to the repository (../shared/data/mimic2-numerics); a clean clone
 without them fails here, loudly, rather than testing nothing.
@@ -13,14 +14,19 @@ from typing import Any
 
 import pytest
 
-from monitor.wire.payloads import ReadingIn, format_event_time, validate
+from monitor.replay import read_journal, replay
+from monitor.settings import load_settings
+from monitor.wire.payloads import ReadingIn, format_event_time, parse_event_time, validate
 from monitor.wire.topics import Inbound
 from simulators.player import (
+    JOURNAL_START_EPOCH,
     Message,
     NumericsError,
     NumericsRow,
+    SessionFrame,
     add_play_arguments,
     count_readings,
+    encode,
     load_numerics,
     publish_recording,
     reading_payload,
@@ -109,12 +115,12 @@ def test_every_reading_passes_the_contract(mimic: Path, name: str) -> None:
 @pytest.mark.parametrize(
     ("minute", "expected"),
     [
-        (0, {"hr": 101.3, "spo2": 0}),  # SpO2 0: the monitor's "no valid value", kept
-        (5, {"hr": 76.8, "spo2": 99.4, "nibp": {"map": 94}}),  # a mean without sys and dia
-        (7, {"hr": 73.8, "spo2": 98.3, "nibp": {"sys": 74, "dia": 10, "map": 31}}),
-        (24, {"hr": 58.8, "spo2": 100, "nibp": {"sys": 147, "dia": 118, "map": 131}}),
-        (55, {"hr": 0, "spo2": 88, "nibp": {"sys": 40, "dia": 18, "map": 29}}),
-        (70, {"hr": 0, "spo2": 36}),
+        (0, {"hr": 101.3, "pr": 0, "spo2": 0}),  # 0: the monitor's "no valid value", kept
+        (5, {"hr": 76.8, "pr": 72.6, "spo2": 99.4, "nibp": {"map": 94}}),  # a lone mean
+        (7, {"hr": 73.8, "pr": 64, "spo2": 98.3, "nibp": {"sys": 74, "dia": 10, "map": 31}}),
+        (24, {"hr": 58.8, "pr": 51.3, "spo2": 100, "nibp": {"sys": 147, "dia": 118, "map": 131}}),
+        (55, {"hr": 0, "pr": 58.8, "spo2": 88, "nibp": {"sys": 40, "dia": 18, "map": 29}}),
+        (70, {"hr": 0, "pr": 70.1, "spo2": 36}),
     ],
 )
 def test_junk_of_the_short_record_goes_out_as_recorded(
@@ -125,18 +131,21 @@ def test_junk_of_the_short_record_goes_out_as_recorded(
     assert {k: v for k, v in reading.items() if k not in ("ts", "seq")} == expected
 
 
-def test_hr_comes_from_the_hr_column_even_at_0_so_pulse_277_stays_out(mimic: Path) -> None:
-    """Minute 63: HR 0 (ECG: no valid value), PULSE 277. The contract has one `hr`; PULSE
-    stands in only for an empty HR cell."""
-    messages = _messages(load_numerics(mimic / "s25047.csv"))
+def test_hr_comes_only_from_the_hr_column_and_pr_only_from_pulse(mimic: Path) -> None:
+    """Minute 63: HR 0 (ECG: no valid value), PULSE 277 (the oximeter's rate): each goes out
+    as recorded under its own name; neither stands in for the other."""
+    rows = load_numerics(mimic / "s25047.csv")
+    readings = _readings(_messages(rows))
 
-    assert _at_minute(messages, 63) == {
+    assert _at_minute(_messages(rows), 63) == {
         "ts": format_event_time(T0 + 63 * 60),
         "seq": 64,
         "hr": 0,
+        "pr": 277,
         "spo2": 96,
     }
-    assert all(r.get("hr") not in (277, 272.8) for r in _readings(messages))
+    assert [r["hr"] for r in readings] == [row.hr for row in rows]
+    assert [r["pr"] for r in readings] == [row.pulse for row in rows]
 
 
 def test_a_reading_is_compact_json_with_recorded_numbers(mimic: Path) -> None:
@@ -145,7 +154,7 @@ def test_a_reading_is_compact_json_with_recorded_numbers(mimic: Path) -> None:
     assert messages[3] == (
         120.0,
         VITALS,
-        b'{"ts":"2026-11-18T11:08:40.000Z","seq":3,"hr":89.5,"spo2":95.7,'
+        b'{"ts":"2026-11-18T11:08:40.000Z","seq":3,"hr":89.5,"pr":88.5,"spo2":95.7,'
         b'"nibp":{"sys":87,"dia":46,"map":62}}',
         False,
     )
@@ -173,13 +182,13 @@ def test_start_epoch_moves_every_time_and_nothing_else(mimic: Path) -> None:
 # Other files -------------------------------------------------------------------------------
 
 
-def test_an_empty_hr_cell_takes_the_pulse_and_an_empty_row_is_skipped(tmp_path: Path) -> None:
+def test_an_empty_cell_is_left_out_and_an_empty_row_is_skipped(tmp_path: Path) -> None:
     text = HEADER + "0,,71,97,,,\n1,,,,,,\n2,,,,,,88\n3,70,,,,,\n"
     messages = _messages(load_numerics(_csv(tmp_path, text)))
 
     assert [m[0] for m in messages] == [0.0, 0.0, 120.0, 180.0, 180.0]
     assert [{k: v for k, v in r.items() if k != "ts"} for r in _readings(messages)] == [
-        {"seq": 1, "hr": 71, "spo2": 97},
+        {"seq": 1, "pr": 71, "spo2": 97},  # no HR: the oximeter's rate does not stand in
         {"seq": 2, "nibp": {"map": 88}},  # a lone mean still goes out: the service judges it
         {"seq": 3, "hr": 70},
     ]
@@ -255,6 +264,7 @@ def test_play_arguments_and_their_defaults() -> None:
     given = _play_args("rec.csv", "--chair", "c07", "--speed", "0", "--start", "1795000000")
 
     assert (args.file, args.chair, args.speed, args.start) == (Path("rec.csv"), "c01", 60.0, None)
+    assert (args.journal, args.session) == (None, False)
     assert not hasattr(args, "broker")  # left out: the parent parser's --broker is kept
     assert (given.chair, given.speed, given.start) == ("c07", 0.0, 1795000000.0)
 
@@ -298,3 +308,134 @@ async def test_publishing_without_the_online_first_is_refused_before_connecting(
 
     with pytest.raises(ValueError, match="the first message must be the device's `online`"):
         await publish_recording([reading], host="127.0.0.1", port=1)
+
+
+# A session around the record --------------------------------------------------------------
+
+
+def _framed(rows: list[NumericsRow]) -> list[Message]:
+    return recording_messages(
+        rows, root="clinic", site="t1", chair="c01", start_epoch=T0,
+        session=SessionFrame(patient="MIMIC-s25047"),
+    )  # fmt: skip
+
+
+def _framing(messages: list[Message]) -> list[tuple[float, str, dict[str, Any]]]:
+    """(offset, topic leaf, payload) of the station's and the pump's messages."""
+    return [
+        (offset, topic.rsplit("/", 1)[1], json.loads(payload))
+        for offset, topic, payload, _ in messages
+        if topic.endswith(("/session", "/infusion"))
+    ]
+
+
+def test_a_session_frame_admits_at_the_first_row_and_infuses_from_minute_15_to_55(
+    mimic: Path,
+) -> None:
+    messages = _framed(load_numerics(mimic / "s25047.csv"))
+
+    assert _framing(messages) == [
+        (0.0, "session", {"ts": format_event_time(T0), "command": "admit",
+                          "patient": "MIMIC-s25047", "weight_kg": 70}),
+        (900.0, "infusion", {"ts": format_event_time(T0 + 900), "event": "start",
+                             "drug": "ketamine", "dose_mg_per_kg": 0.5, "planned_minutes": 40}),
+        (3300.0, "infusion", {"ts": format_event_time(T0 + 3300), "event": "stop"}),
+    ]  # fmt: skip
+    for _, topic, payload, _ in messages:
+        validate(Inbound(topic.rsplit("/", 1)[1]), payload)
+
+
+def test_framing_keeps_time_order_with_the_online_first_and_the_offline_last(mimic: Path) -> None:
+    messages = _framed(load_numerics(mimic / "s25047.csv"))
+    leaves = [topic.rsplit("/", 1)[1] for _, topic, _, _ in messages]
+
+    assert [m[0] for m in messages] == sorted(m[0] for m in messages)
+    assert leaves[:3] == ["device", "session", "vitals"]  # admitted before its first reading
+    assert leaves[-1] == "device"
+    assert leaves[leaves.index("infusion") + 1] == "vitals"  # the pump, then minute 15's reading
+    assert count_readings(messages) == 72
+
+
+def test_framing_leaves_out_what_falls_after_the_end_of_a_short_record(tmp_path: Path) -> None:
+    rows = load_numerics(_csv(tmp_path, HEADER + "".join(f"{m},70,70,97,,,\n" for m in range(30))))
+
+    events = [
+        payload.get("event", payload.get("command")) for _, _, payload in _framing(_framed(rows))
+    ]
+
+    assert events == ["admit", "start"]
+
+
+# The journal ---------------------------------------------------------------------------------
+
+
+def _journal(tmp_path: Path, *argv: str) -> Path:
+    out = tmp_path / "out.jsonl"
+    assert run_play(_play_args(str(MIMIC / "s25047.csv"), "--journal", str(out), *argv)) == 0
+    return out
+
+
+def test_a_journal_line_is_a_message_received_at_its_own_event_time(
+    mimic: Path, tmp_path: Path
+) -> None:
+    entries = [json.loads(line) for line in _journal(tmp_path).read_text().splitlines()]
+
+    assert list(entries[0]) == ["received", "topic", "payload"]
+    assert entries[0] == {
+        "received": JOURNAL_START_EPOCH,
+        "topic": "clinic/main/chair/c01/device",
+        "payload": {"ts": "2026-11-21T08:00:00.000Z", "state": "online", "device": "player"},
+    }
+    assert all(parse_event_time(e["payload"]["ts"]) == e["received"] for e in entries)
+    assert len(entries) == 72 + 2
+
+
+def test_the_journal_is_what_the_player_would_publish(mimic: Path, tmp_path: Path) -> None:
+    messages = recording_messages(
+        load_numerics(mimic / "s25047.csv"), root="clinic", site="main", chair="c01",
+        start_epoch=JOURNAL_START_EPOCH,
+    )  # fmt: skip
+    entries = list(read_journal(str(_journal(tmp_path))))
+
+    assert [(e["topic"], encode(e["payload"])) for e in entries] == [
+        (topic, payload) for _, topic, payload, _ in messages
+    ]
+
+
+@pytest.mark.parametrize("argv", [(), ("--session",), ("--session", "--chair", "c04")])
+def test_the_same_command_writes_the_same_bytes(
+    mimic: Path, tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    first = _journal(tmp_path, *argv).read_bytes()
+    second = _journal(tmp_path, *argv).read_bytes()
+
+    assert first == second
+    assert first != _journal(tmp_path, *argv, "--start", "1795000000").read_bytes()
+
+
+def test_start_moves_the_journal_in_time(mimic: Path, tmp_path: Path) -> None:
+    entries = list(read_journal(str(_journal(tmp_path, "--start", str(T0)))))
+
+    assert entries[0]["received"] == T0
+    assert entries[-1]["received"] == T0 + 71 * 60
+
+
+def test_a_session_journal_replays_through_the_core_as_that_patients_session(
+    mimic: Path, tmp_path: Path
+) -> None:
+    settings = load_settings(None, site="main", db="sqlite:///:memory:", http="off")
+    entries = list(read_journal(str(_journal(tmp_path, "--session"))))
+    alarms = replay(entries, settings)
+
+    assert sum(1 for e in entries if e["topic"].endswith("/session")) == 1  # no discharge
+    assert alarms
+    assert {a.patient for a in alarms} == {"MIMIC-s25047"}
+
+
+def test_a_journal_that_cannot_be_written_exits_1(
+    mimic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no-such-folder" / "out.jsonl"
+
+    assert run_play(_play_args(str(mimic / "s25047.csv"), "--journal", str(out))) == 1
+    assert "No such file or directory" in capsys.readouterr().err
