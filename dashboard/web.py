@@ -198,12 +198,18 @@ def command_for(
         return chair, Inbound.COMMAND, {"ts": ts, "command": "pause_audio",
                                         "seconds": seconds, "by": user}  # fmt: skip
     if name == "admit":
-        payload: dict[str, Any] = {"ts": ts, "command": "admit", "patient": str(action["patient"])}
+        payload: dict[str, Any] = {"ts": ts, "command": "admit",
+                                   "patient": str(action["patient"]), "by": user}  # fmt: skip
         if action.get("weight_kg") not in (None, ""):
             payload["weight_kg"] = float(action["weight_kg"])
         return chair, Inbound.SESSION, payload
     if name == "discharge":
-        return chair, Inbound.SESSION, {"ts": ts, "command": "discharge"}
+        # Over unacknowledged high-priority alarms only when the nurse said so in as many words.
+        over = action.get("over_alarms", False)
+        if not isinstance(over, bool):
+            raise ValueError("over_alarms is true or false")
+        return chair, Inbound.SESSION, {"ts": ts, "command": "discharge", "by": user,
+                                        "over_alarms": over}  # fmt: skip
     if name == "infusion":
         event = str(action.get("event"))
         payload = {"ts": ts, "event": event}

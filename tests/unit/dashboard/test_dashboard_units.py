@@ -9,9 +9,10 @@ import logging
 import pytest
 
 from dashboard.auth import Accounts, AccountsError, Role, Sessions, User, hash_password
-from dashboard.hub import VIEWER_EVENTS, Viewer
+from dashboard.hub import VIEWER_EVENTS, Hub, Viewer
 from dashboard.web import command_for
 from monitor.metrics import MAX_REMEMBERED, QuietLog
+from monitor.wire.address import parse_broker_url
 from monitor.wire.payloads import validate
 from monitor.wire.topics import Inbound
 
@@ -121,8 +122,11 @@ async def test_a_viewer_whose_events_overflow_is_dropped_and_told(
         ({"action": "pause_audio", "chair": "c01"}, Inbound.COMMAND,
          {"command": "pause_audio", "seconds": 120.0, "by": "kim"}),
         ({"action": "admit", "chair": "c01", "patient": "P-1", "weight_kg": "70"}, Inbound.SESSION,
-         {"command": "admit", "patient": "P-1", "weight_kg": 70.0}),
-        ({"action": "discharge", "chair": "c01"}, Inbound.SESSION, {"command": "discharge"}),
+         {"command": "admit", "patient": "P-1", "weight_kg": 70.0, "by": "kim"}),
+        ({"action": "discharge", "chair": "c01"}, Inbound.SESSION,
+         {"command": "discharge", "by": "kim", "over_alarms": False}),
+        ({"action": "discharge", "chair": "c01", "over_alarms": True}, Inbound.SESSION,
+         {"command": "discharge", "by": "kim", "over_alarms": True}),
         ({"action": "infusion", "chair": "c01", "event": "start"}, Inbound.INFUSION,
          {"event": "start", "drug": "ketamine", "dose_mg_per_kg": 0.5, "planned_minutes": 40.0}),
         ({"action": "infusion", "chair": "c01", "event": "stop"}, Inbound.INFUSION,
@@ -144,6 +148,37 @@ def test_each_action_becomes_its_contract_command(
 def test_an_unknown_action_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown action"):
         command_for({"action": "teleport", "chair": "c01"}, user="kim", now=0.0)
+
+
+@pytest.mark.parametrize("over", ["true", 1, "yes", None])
+def test_a_discharge_goes_over_alarms_only_for_a_literal_true(over: object) -> None:
+    action = {"action": "discharge", "chair": "c01", "over_alarms": over}
+
+    with pytest.raises(ValueError, match="over_alarms is true or false"):
+        command_for(action, user="kim", now=0.0)
+
+
+def test_the_browser_cannot_name_who_discharges_or_admits() -> None:
+    discharge = {"action": "discharge", "chair": "c01", "by": "someone.else"}
+    admit = {"action": "admit", "chair": "c01", "patient": "P-1", "by": "someone.else"}
+
+    assert command_for(discharge, user="kim", now=0.0)[2]["by"] == "kim"
+    assert command_for(admit, user="kim", now=0.0)[2]["by"] == "kim"
+
+
+def test_a_chair_message_carries_the_recovery_event_of_the_session_it_shows() -> None:
+    hub = Hub(broker=parse_broker_url("mqtt://127.0.0.1:1"), root="clinic", site="t1")
+    base = "clinic/t1/chair/c01"
+    state = {"ts": 1_795_000_000.0, "chair": "c01", "session": "S2", "vitals": {}}
+    recovery = {"session": "S2", "status": "discharged_unconfirmed", "discharged_by": "kim"}
+    hub.take(f"{base}/state", json.dumps(state).encode(), 0.0)
+    hub.take(f"{base}/recovery", json.dumps(recovery | {"session": "S1"}).encode(), 0.0)
+    other_session = json.loads(hub.chair_message("c01", 0.0) or "{}")
+    hub.take(f"{base}/recovery", json.dumps(recovery).encode(), 0.0)
+    this_session = json.loads(hub.chair_message("c01", 0.0) or "{}")
+
+    assert other_session["recovery"] is None
+    assert this_session["recovery"] == recovery
 
 
 def test_the_quiet_log_does_not_grow_for_ever_on_junk_topics(
