@@ -3,7 +3,8 @@ to the browsers.
 
 How this works: the hub subscribes to every chair's retained `state`, the `alarm` and `recovery`
 events and the service's `monitor/status`. It keeps each chair's latest state, a history of its
-vitals for the session view and trend lines, and the session's alarm transitions. Each browser is
+vitals for the session view and trend lines, the session's alarm transitions and its latest
+recovery event (which alone says who discharged before recovery was confirmed). Each browser is
 a `Viewer` with its own outbox: chair updates are coalesced per chair (a newer state replaces one
 not yet sent), events wait in a bounded queue, and a browser that cannot keep up (its queue
 overflows, or one send takes longer than `SEND_TIMEOUT_S`) is dropped and reconnects, without
@@ -96,6 +97,7 @@ class ChairView:
     session: str | None = None
     history: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
     alarms: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ALARM_LOG))
+    recovery: dict[str, Any] | None = None  # the latest `recovery` event, of whichever session
 
     def take_state(self, state: dict[str, Any]) -> None:
         if state.get("session") != self.session:
@@ -118,6 +120,12 @@ class ChairView:
 
     def trend(self, now: float) -> dict[str, list[tuple[float, float]]]:
         return {v: [p for p in pts if p[0] >= now - TREND_S] for v, pts in self.history.items()}
+
+    def session_recovery(self) -> dict[str, Any] | None:
+        """The latest recovery event when it belongs to the session the state shows."""
+        if self.recovery is None or self.state is None:
+            return None
+        return self.recovery if self.recovery.get("session") == self.state.get("session") else None
 
 
 class Hub:
@@ -179,6 +187,9 @@ class Hub:
         elif leaf == "alarm":
             self.chairs.setdefault(chair, ChairView()).alarms.append(data)
             self._broadcast_event({"type": "alarm", "alarm": data})
+        elif leaf == "recovery":
+            self.chairs.setdefault(chair, ChairView()).recovery = data
+            self._broadcast_chair(chair, wall)
 
     def _status(self, data: dict[str, Any], wall: float) -> None:
         self.service_state = str(data.get("state", "unknown"))
@@ -215,7 +226,10 @@ class Hub:
             return None
         now = parse_event_time(view.state["ts"]) if view.state.get("ts") else wall
         trend = view.trend(now)
-        return json.dumps({"type": "chair", "chair": view.state, "trend": trend})
+        recovery = view.session_recovery()
+        return json.dumps(
+            {"type": "chair", "chair": view.state, "trend": trend, "recovery": recovery}
+        )
 
     def _broadcast_chair(self, chair: str, wall: float) -> None:
         if not self.viewers:
