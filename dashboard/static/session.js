@@ -3,6 +3,8 @@
 // markers) and every alarm transition in a table. Everything from the network goes in with
 // textContent or as SVG attributes, never as markup.
 
+import { kindLabel } from "./alarm-kinds.js";
+
 const CHAIR_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const REFRESH_MS = 10000; // a live session keeps drawing itself
 const GAP_S = { hr: 60, spo2: 60, sbp: 1500, dbp: 1500 }; // longer than this: the line breaks
@@ -100,9 +102,11 @@ function renderTitle(state) {
   const r = state.recovery;
   if (r) {
     const words = { watching: "watching for return to baseline", recovered: "back to baseline",
-      overdue: "OVERDUE: not back to baseline in the window", recovered_late: "back to baseline, late" };
+      overdue: "OVERDUE: not back to baseline in the window", recovered_late: "back to baseline, late",
+      cannot_assess: "cannot be assessed", discharged_unconfirmed: "discharged before it was confirmed" };
     const at = r.recovered_at ? ` at ${timeText(parseTime(r.recovered_at))}` : "";
     parts.push(" · recovery: ", el("span", { class: r.status }, `${words[r.status] || r.status}${at}`));
+    if (r.reason) parts.push(" ", el("span", { class: "session-reason" }, `(${r.reason})`));
   }
   status.replaceChildren(...parts);
 }
@@ -111,7 +115,8 @@ function renderFacts(state) {
   const facts = [];
   const b = state.baseline;
   if (b) {
-    const bp = b.sbp && b.dbp ? `${Math.round(b.sbp)}/${Math.round(b.dbp)} mmHg` : "BP not yet known";
+    const noBp = b.missing ? `no BP (${b.missing})` : "BP not yet known";
+    const bp = b.sbp && b.dbp ? `${Math.round(b.sbp)}/${Math.round(b.dbp)} mmHg` : noBp;
     const hr = b.hr ? `, HR ${Math.round(b.hr)}` : "";
     const spo2 = b.spo2 ? `, SpO₂ ${Math.round(b.spo2)} %` : "";
     facts.push(`Baseline ${bp}${hr}${spo2} (${b.source}, ${b.nibp_readings} BP readings${b.frozen ? ", frozen" : ""})`);
@@ -362,10 +367,10 @@ function renderTable(alarms) {
   body.replaceChildren(...alarms.map((a) => el("tr", { "data-alarm": a.alarm || "",
     "data-priority": a.priority || "", "data-state": a.state || "" },
   el("td", { class: "time" }, timeText(parseTime(a.ts))),
-  el("td", {}, a.kind || ""),
+  el("td", {}, kindLabel(a.kind), " ", el("code", { class: "kind" }, a.kind || "")),
   el("td", { class: "priority" }, `${MARKS[a.priority] || ""} ${(a.priority || "").toUpperCase()}`.trim()),
   el("td", {}, a.state || ""),
-  el("td", {}, a.text || ""),
+  el("td", {}, a.text || "", ...(a.note ? [el("br"), el("small", { class: "note" }, a.note)] : [])),
   el("td", {}, a.acknowledged_by || ""),
   el("td", { class: "time" }, timeText(parseTime(a.acknowledged_at))))));
 }
