@@ -8,6 +8,13 @@
 // ageing and turns to NO DATA instead of looking calm. Anything that says the screen may be out of
 // date (socket closed, nothing heard for 5 s, broker or monitoring service down) raises the red
 // banner and greys every tile. Everything from the network is shown with textContent only.
+//
+// Each vital has its own NO DATA as well: a vital the service marks `stale`, or one missing from a
+// session's state, shows NO DATA in place of its number while the other vitals keep theirs. A
+// relative alarm the service shows under its absolute one (`suppressed_by`) is no line of its
+// own and never sounds: the absolute alarm's line says "(+ rise over baseline)".
+
+import { kindLabel, underLabel } from "./alarm-kinds.js";
 
 const STALE_LINK_MS = 5000; // nothing heard for this long: the banner goes up
 const DEAD_LINK_MS = 10000; // nothing heard for this long: drop the socket and reconnect
@@ -25,6 +32,7 @@ const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
 const MARKS = { high: "***", medium: "**", low: "*" };
 const SHOWN_STATES = ["active", "latched", "acknowledged"];
 const NEEDS_ACK = ["active", "latched"];
+const IN_SESSION = ["baseline", "infusing", "paused", "recovery"];
 // Legal nurse steps per phase (the session's transition table in monitor/domain/session.py).
 const STEPS = {
   empty: ["admit"],
@@ -135,8 +143,35 @@ function byWorst(a, b) {
     || (parseTime(a.raised_at) || 0) - (parseTime(b.raised_at) || 0);
 }
 
+/** True while `alarm` adds nothing: the absolute alarm it is shown under is on the tile. An alarm
+ * whose absolute one is not (a transition still on its way) shows by itself: doubt shows. */
+function underAnother(alarm, alarms) {
+  return Boolean(alarm.suppressed_by) && alarms.some(
+    (a) => a.kind === alarm.suppressed_by && a.alarm !== alarm.alarm && SHOWN_STATES.includes(a.state));
+}
+
+/** The alarms shown under `alarm`'s line. */
+function alarmsUnder(alarm, alarms) {
+  return alarms.filter((a) => a.suppressed_by === alarm.kind && SHOWN_STATES.includes(a.state)
+    && underAnother(a, alarms));
+}
+
+/** The alarms with a line of their own, worst first. */
 function shownAlarms(state) {
-  return (state.alarms || []).filter((a) => SHOWN_STATES.includes(a.state)).sort(byWorst);
+  const alarms = state.alarms || [];
+  return alarms.filter((a) => SHOWN_STATES.includes(a.state) && !underAnother(a, alarms))
+    .sort(byWorst);
+}
+
+/** What the station must hear: active, above low, and not shown under another alarm. */
+function sounding(alarm, alarms) {
+  return alarm.state === "active" && alarm.priority !== "low" && !underAnother(alarm, alarms);
+}
+
+/** High-priority alarms nobody acknowledged: the service refuses a plain discharge over them. */
+function unacknowledgedHigh(state) {
+  return (state.alarms || []).filter((a) => a.priority === "high" && NEEDS_ACK.includes(a.state))
+    .sort(byWorst);
 }
 
 function worstOf(alarms, states) {
@@ -147,8 +182,8 @@ function worstOf(alarms, states) {
 
 function newEntry(name) {
   return {
-    name, state: null, trend: {}, ts: 0, receivedAt: 0,
-    vitalTs: {}, emptySinceTs: null, tile: buildTile(name), actionsKey: null, errorTimer: null,
+    name, state: null, trend: {}, recoveryEvent: null, ts: 0, receivedAt: 0, vitalTs: {},
+    emptySinceTs: null, tile: buildTile(name), actionsKey: null, errorTimer: null,
   };
 }
 
@@ -162,6 +197,7 @@ function onChair(message) {
     station.chairs.set(state.chair, entry);
   }
   takeState(entry, state, message.trend || {});
+  entry.recoveryEvent = message.recovery || null;
   if (isNew) placeTiles();
   renderTile(entry);
   updateTone();
@@ -186,10 +222,13 @@ function onAlarm(message) {
   const alarm = message.alarm;
   const entry = alarm && station.chairs.get(alarm.chair);
   if (!entry || !entry.state) return;
-  const alarms = (entry.state.alarms || []).filter((a) => a.alarm !== alarm.alarm);
-  const before = (entry.state.alarms || []).find((a) => a.alarm === alarm.alarm);
+  const old = entry.state.alarms || [];
+  const alarms = old.filter((a) => a.alarm !== alarm.alarm);
+  const before = old.find((a) => a.alarm === alarm.alarm);
   if (alarm.state !== "cleared") alarms.push(alarm);
-  const raised = alarm.state === "active" && (!before || before.state !== "active");
+  // Raised: newly active, or active and no longer shown under another alarm.
+  const heard = (a, list) => a.state === "active" && !underAnother(a, list);
+  const raised = heard(alarm, alarms) && !(before && heard(before, old));
   // A newly raised high alarm ends an audio pause (the monitor's rule), so it sounds at once.
   const breaksPause = raised && alarm.priority === "high";
   entry.state = { ...entry.state, alarms, audio: patchedAudio(entry, alarms, breaksPause) };
@@ -202,14 +241,15 @@ function onAlarm(message) {
 function patchedAudio(entry, alarms, breaksPause) {
   const audio = { ...(entry.state.audio || {}) };
   const paused = !breaksPause && (parseTime(audio.paused_until) ?? -Infinity) > chairNow(entry);
-  const sounding = alarms.some((a) => a.state === "active" && a.priority !== "low");
-  audio.audible = sounding && !paused;
+  audio.audible = alarms.some((a) => sounding(a, alarms)) && !paused;
   return audio;
 }
 
 function announce(entry, alarm) {
   const word = (alarm.priority || "").toUpperCase();
-  setText($("alarm-announcer"), `Chair ${entry.name}: ${word} priority alarm. ${alarm.text || ""}`);
+  const note = alarm.note ? ` (${alarm.note})` : "";
+  setText($("alarm-announcer"),
+    `Chair ${entry.name}: ${word} priority alarm. ${alarm.text || kindLabel(alarm.kind)}${note}`);
 }
 
 /** Forget every chair: after a reconnect the new messages are the only truth. */
@@ -233,6 +273,7 @@ function buildTile(name) {
   t.alarmCount = el("span", { class: "alarm-count", "data-role": "alarm-count", hidden: "" });
   t.phase = el("span", { class: "phase", "data-role": "phase" });
   t.phaseDetail = el("span", { class: "phase-detail", "data-role": "phase-detail" });
+  t.phaseReason = el("span", { class: "phase-reason", "data-role": "phase-reason" });
   t.vitals = {
     hr: buildVital("hr", "HR", "/min"),
     spo2: buildVital("spo2", "SpO₂", "%"),
@@ -249,7 +290,7 @@ function buildTile(name) {
     "data-tone": "none", "data-alarm-state": "none", "data-nodata": "false", "data-stale": "false",
     "aria-label": `Chair ${name}` },
   el("header", { class: "tile-head" }, t.name, t.patient, t.alarmCount, t.link),
-  el("div", { class: "tile-phase" }, t.phase, t.phaseDetail),
+  el("div", { class: "tile-phase" }, t.phase, t.phaseDetail, t.phaseReason),
   el("div", { class: "vitals" }, t.vitals.hr.root, t.vitals.spo2.root, t.vitals.bp.root, t.nodata),
   t.alarms, t.actions, t.error, t.stale);
   return t;
@@ -262,7 +303,8 @@ function buildVital(key, label, unit) {
   v.extra = el("span", { class: "vital-extra" });
   v.spark = svgEl("svg", { class: "spark", viewBox: "0 0 100 30", preserveAspectRatio: "none",
     "aria-hidden": "true" });
-  v.root = el("div", { class: `vital vital-${key}`, "data-vital": key, "data-old": "false" },
+  v.root = el("div", { class: `vital vital-${key}`, "data-vital": key, "data-old": "false",
+    "data-nodata": "false" },
     el("div", { class: "vital-label" }, el("span", { class: "vital-name" }, label),
       el("span", { class: "vital-unit" }, unit), v.extra, v.age),
     el("div", { class: "vital-reading" }, v.value),
@@ -324,18 +366,40 @@ function renderVitals(entry) {
   const vitals = state.vitals || {};
   const baseline = state.baseline || {};
   const from = entry.ts - TREND_S;
-  const round = (v) => (v && Number.isFinite(v.value) ? String(Math.round(v.value)) : "--");
-  setText(tile.vitals.hr.value, round(vitals.hr));
-  setText(tile.vitals.spo2.value, round(vitals.spo2));
-  const bp = vitals.sbp || vitals.dbp ? `${round(vitals.sbp)}/${round(vitals.dbp)}` : "--/--";
-  setText(tile.vitals.bp.value, bp);
-  setText(tile.vitals.bp.extra, vitals.map ? `MAP ${round(vitals.map)}` : "");
+  const views = vitalViews(state);
+  for (const [key, view] of Object.entries(views)) {
+    const cell = tile.vitals[key];
+    setText(cell.value, view.lost ? "NO DATA" : view.reading ?? (key === "bp" ? "--/--" : "--"));
+    setText(cell.extra, view.lost && view.reading ? `last ${view.reading}` : view.extra);
+    setData(cell.root, "nodata", String(view.lost));
+  }
   drawSpark(tile.vitals.hr.spark, [{ points: trend.hr, base: baseline.hr, gapS: 60 }], from, entry.ts, 20);
   drawSpark(tile.vitals.spo2.spark, [{ points: trend.spo2, base: baseline.spo2, gapS: 60 }], from, entry.ts, 6);
   drawSpark(tile.vitals.bp.spark, [
     { points: trend.sbp, base: baseline.sbp, gapS: 1500, dots: true, cls: "sbp" },
     { points: trend.dbp, base: baseline.dbp, gapS: 1500, dots: true, cls: "dbp" },
   ], from, entry.ts, 30);
+}
+
+/** What each numeric shows: its reading, a small extra (PR beside HR, MAP beside BP), and whether
+ * the vital is lost (NO DATA): while the service marks it stale, or when a session's state has
+ * no value for it. */
+function vitalViews(state) {
+  const vitals = state.vitals || {};
+  const inSession = IN_SESSION.includes(state.phase);
+  const round = (v) => (v && Number.isFinite(v.value) ? String(Math.round(v.value)) : "--");
+  const fresh = (v, label) => (v && v.stale !== true ? `${label} ${round(v)}` : "");
+  const view = (parts, reading, extra) => {
+    const present = parts.filter(Boolean);
+    const lost = present.some((v) => v.stale === true) || (inSession && present.length === 0);
+    return { reading: present.length ? reading : null, extra, lost };
+  };
+  return {
+    hr: view([vitals.hr], round(vitals.hr), fresh(vitals.pr, "PR")),
+    spo2: view([vitals.spo2], round(vitals.spo2), ""),
+    bp: view([vitals.sbp, vitals.dbp], `${round(vitals.sbp)}/${round(vitals.dbp)}`,
+      fresh(vitals.map, "MAP")),
+  };
 }
 
 /** A sparkline of the last 30 minutes, with the baseline as a dashed line. */
@@ -381,12 +445,13 @@ function sparkPath(points, x, y, gapS, dots) {
 
 function renderAlarms(entry) {
   const list = entry.tile.alarms;
+  const all = entry.state.alarms || [];
   const alarms = shownAlarms(entry.state);
   const old = new Map([...list.children].map((li) => [li.dataset.alarm, li]));
   alarms.forEach((alarm, i) => {
     const li = old.get(alarm.alarm) || buildAlarmLine(alarm);
     old.delete(alarm.alarm);
-    updateAlarmLine(entry, li, alarm);
+    updateAlarmLine(entry, li, alarm, alarmsUnder(alarm, all));
     if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
   });
   for (const li of old.values()) li.remove();
@@ -396,27 +461,38 @@ function renderAlarms(entry) {
   setText(count, `${alarms.length} alarms`);
 }
 
+/** An alarm line: mark, priority word, the text with its note (a caveat: the alarm still counts
+ * fully) and what it stands for (a rise shown under it) on a smaller line below, then the flag. */
 function buildAlarmLine(alarm) {
   const li = el("li", { class: "alarm", "data-alarm": alarm.alarm });
+  const part = (cls, role) => el("span", { class: cls, "data-role": role });
   li.append(
     el("span", { class: "alarm-mark", "data-role": "mark", "aria-hidden": "true" }),
-    el("span", { class: "alarm-word", "data-role": "priority" }),
-    el("span", { class: "alarm-text", "data-role": "text" }),
-    el("span", { class: "alarm-flag", "data-role": "flag" }));
+    part("alarm-word", "priority"),
+    el("span", { class: "alarm-body" }, part("alarm-text", "text"),
+      el("span", { class: "alarm-sub", "data-role": "sub", hidden: "" },
+        part("alarm-note", "note"), part("alarm-under", "under"))),
+    part("alarm-flag", "flag"));
   return li;
 }
 
-function updateAlarmLine(entry, li, alarm) {
-  const [mark, word, text, flag] = li.children;
+function updateAlarmLine(entry, li, alarm, under) {
+  const part = (role) => li.querySelector(`[data-role="${role}"]`);
   setData(li, "state", alarm.state);
   setData(li, "priority", alarm.priority);
   setData(li, "tone", alarmTone(alarm));
   setData(li, "class", alarm.class || "physiological");
-  setText(mark, MARKS[alarm.priority] || "");
-  setText(word, (alarm.priority || "").toUpperCase());
-  setText(text, alarm.text || alarm.kind || "alarm");
-  text.title = alarm.text || ""; // the whole text when a narrow tile cuts it
-  setText(flag, alarmFlag(alarm));
+  setText(part("mark"), MARKS[alarm.priority] || "");
+  setText(part("priority"), (alarm.priority || "").toUpperCase());
+  const text = alarm.text || kindLabel(alarm.kind);
+  const note = typeof alarm.note === "string" ? alarm.note : "";
+  const adds = [...new Set(under.map((a) => underLabel(a.kind)))].map((w) => `(+ ${w})`).join(" ");
+  setText(part("text"), text);
+  setText(part("note"), note);
+  setText(part("under"), adds);
+  part("sub").hidden = !note && !adds;
+  li.title = [text, note, adds].filter(Boolean).join(" · "); // the whole line when a tile cuts it
+  setText(part("flag"), alarmFlag(alarm));
   updateAckButton(entry, li, alarm);
 }
 
@@ -432,7 +508,8 @@ function updateAckButton(entry, li, alarm) {
     li.append(button);
   }
   button.disabled = isPending(entry.name, `ack:${alarm.alarm}`);
-  button.setAttribute("aria-label", `Acknowledge ${alarm.text || alarm.kind} on chair ${entry.name}`);
+  button.setAttribute("aria-label",
+    `Acknowledge ${alarm.text || kindLabel(alarm.kind)} on chair ${entry.name}`);
 }
 
 function alarmFlag(alarm) {
@@ -482,35 +559,48 @@ function tickTile(entry) {
 
 function tickPhase(entry, now) {
   const { state, tile } = entry;
-  const [text, detail] = phaseText(state, now - entry.ts, now);
+  const [text, detail, reason = ""] = phaseText(entry, now - entry.ts, now);
   setText(tile.phase, text);
   setText(tile.phaseDetail, detail);
+  setText(tile.phaseReason, reason);
+  tile.phaseReason.title = reason; // the whole reason when a narrow tile cuts it
   const overdue = state.recovery && state.recovery.status === "overdue";
   setData(tile.root, "recovery", state.recovery ? state.recovery.status : "none");
   tile.phaseDetail.classList.toggle("overdue", Boolean(overdue));
 }
 
-/** [phase with its clock, detail]; `since` is how long ago (s) the state was current. */
-function phaseText(state, since, now) {
+/** [phase with its clock, detail, reason (small, below)]; `since` is how long ago (s) the state
+ * was current. */
+function phaseText(entry, since, now) {
+  const state = entry.state;
   const phase = state.phase || "unknown";
+  const missing = state.baseline && state.baseline.missing;
   const inf = state.infusion;
   if ((phase === "infusing" || phase === "paused") && inf) {
     const running = inf.running_minutes * 60 + (phase === "infusing" && !inf.paused ? since : 0);
     const of = inf.planned_minutes ? ` of ${clockText(inf.planned_minutes * 60)}` : "";
     const pausedAt = parseTime(state.phase_since);
     const detail = phase === "paused" && pausedAt ? `for ${clockText(now - pausedAt)}` : "";
-    return [`${phase} ${clockText(running)}${of}`, detail];
+    return [`${phase} ${clockText(running)}${of}`, detail, missing ? `no BP baseline: ${missing}` : ""];
   }
   if (phase === "recovery" && state.recovery) return recoveryText(state, since);
   if (phase === "baseline") {
     const started = parseTime(state.phase_since);
     const clock = started ? ` ${clockText(now - started)}` : "";
     const n = state.baseline ? state.baseline.nibp_readings : 0;
-    return [`baseline${clock}`, `${n} BP reading${n === 1 ? "" : "s"}`];
+    return [`baseline${clock}`, `${n} BP reading${n === 1 ? "" : "s"}`,
+      missing ? `no BP baseline yet: ${missing}` : ""];
+  }
+  if (state.recovery && state.recovery.status === "discharged_unconfirmed") {
+    const event = entry.recoveryEvent;
+    const by = event && event.discharged_by ? `by ${event.discharged_by}` : "";
+    return [phase, "before recovery was confirmed",
+      [by, state.recovery.reason].filter(Boolean).join(" · ")];
   }
   return [phase, ""];
 }
 
+/** The recovery clock, how far off baseline, and why the last cuff did not count. */
 function recoveryText(state, since) {
   const r = state.recovery;
   const done = r.status === "recovered" || r.status === "recovered_late";
@@ -518,8 +608,10 @@ function recoveryText(state, since) {
   const clock = `recovery ${clockText(elapsed)} of ${clockText(r.window_minutes * 60)}`;
   if (r.status === "recovered") return [clock, "back to baseline"];
   if (r.status === "recovered_late") return [clock, "back to baseline (late)"];
+  // No BP baseline: nothing to be back to. Never "not back to baseline".
+  if (r.status === "cannot_assess") return [clock, "cannot be assessed", r.reason || "no baseline BP"];
   const off = offBaselineText(r.off_baseline || {}, (state.limits || {}).recovery_tolerance ?? 0.2);
-  return [clock, r.status === "overdue" ? `OVERDUE ${off}`.trim() : off];
+  return [clock, r.status === "overdue" ? `OVERDUE ${off}`.trim() : off, r.reason || ""];
 }
 
 /** "SBP +25 % DBP +22 %": the vitals outside tolerance, worst first. */
@@ -603,8 +695,40 @@ function onTileClick(event) {
     confirmThen(`Stop the infusion on chair ${chair}?`, "Stop infusion", () =>
       send(chair, action, "Stop infusion", { action: "infusion", chair, event: "stop" }));
   } else if (action === "discharge") {
-    confirmThen(`Discharge the patient from chair ${chair}?`, "Discharge", () =>
-      send(chair, action, "Discharge", { action: "discharge", chair }));
+    askDischarge(chair);
+  }
+}
+
+/** Discharge, asking first. Over an unacknowledged high-priority alarm the question names it and
+ * says the discharge is recorded with the nurse's name; only a yes to that sends over_alarms.
+ * An alarm that came up while the question was open is asked about before anything goes. */
+function askDischarge(chair, lead = "") {
+  const entry = station.chairs.get(chair);
+  if (!entry || !entry.state) return;
+  const asked = unacknowledgedHigh(entry.state).map((a) => a.alarm);
+  const onYes = () => {
+    const now = entry.state ? unacknowledgedHigh(entry.state) : [];
+    if (now.some((a) => !asked.includes(a.alarm))) {
+      askDischarge(chair, "Another high-priority alarm came up. ");
+      return;
+    }
+    send(chair, "discharge", "Discharge",
+      { action: "discharge", chair, over_alarms: now.length > 0 });
+  };
+  const over = unacknowledgedHigh(entry.state);
+  if (over.length === 0) {
+    confirmThen(`${lead}Discharge the patient from chair ${chair}?`, "Discharge", onYes);
+    return;
+  }
+  const texts = over.map((a) => a.text || kindLabel(a.kind));
+  const name = station.user && station.user.name ? ` (${station.user.name})` : "";
+  const record = `This is recorded with your name${name}.`;
+  if (over.length === 1) {
+    confirmThen(`${lead}Chair ${chair}: ${texts[0]} is not acknowledged: discharge over it? ${record}`,
+      "Discharge over the alarm", onYes);
+  } else {
+    confirmThen(`${lead}Chair ${chair}: ${over.length} high-priority alarms are not acknowledged: `
+      + `discharge over them? ${record}`, "Discharge over the alarms", onYes, texts);
   }
 }
 
@@ -697,9 +821,12 @@ function onAdmitSubmit(event) {
 
 const confirming = { onYes: null, timer: null };
 
-function confirmThen(question, yesLabel, onYes) {
+/** Ask in the station's own dialog; `items` (alarm texts, say) are listed under the question. */
+function confirmThen(question, yesLabel, onYes, items = []) {
   const dialog = $("confirm-dialog");
   setText($("confirm-text"), question);
+  $("confirm-list").replaceChildren(...items.map((item) => el("li", {}, item)));
+  $("confirm-list").hidden = items.length === 0;
   setText(dialog.querySelector('[data-action="confirm"]'), yesLabel);
   confirming.onYes = onYes;
   dialog.showModal();
@@ -720,7 +847,8 @@ function wireDialogs() {
   for (const dialog of [confirm, $("admit-dialog")]) {
     dialog.querySelector('[data-action="cancel"]').addEventListener("click", () => dialog.close());
   }
-  confirm.addEventListener("close", () => { confirming.onYes = null; });
+  // A question asked again from its own yes is open again by now: keep its answer.
+  confirm.addEventListener("close", () => { if (!confirm.open) confirming.onYes = null; });
 }
 
 // Sound: alarm tones with the Web Audio API ------------------------------------------------------
@@ -773,9 +901,10 @@ function wantedTone() {
   for (const entry of station.chairs.values()) {
     const s = entry.state;
     if (!s || !s.audio || !s.audio.audible) continue;
-    const active = (s.alarms || []).filter((a) => a.state === "active");
-    if (active.some((a) => a.priority === "high")) return "high";
-    if (active.some((a) => a.priority === "medium")) best = "medium";
+    const alarms = s.alarms || [];
+    const heard = alarms.filter((a) => sounding(a, alarms));
+    if (heard.some((a) => a.priority === "high")) return "high";
+    if (heard.some((a) => a.priority === "medium")) best = "medium";
   }
   return best;
 }

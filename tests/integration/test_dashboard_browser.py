@@ -36,6 +36,16 @@ from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
 from monitor.domain.alarms import AlarmState
 from monitor.settings import load_settings
+from monitor.wire.outbound import (
+    AlarmOut,
+    AudioOut,
+    BaselineOut,
+    ChairStateOut,
+    DeviceOut,
+    InfusionOut,
+    RecoveryStateOut,
+    VitalOut,
+)
 from tests.integration.conftest import ROOT, SITE, Bus, transitions, until
 from tests.integration.sessions import ScriptedSession, at, topic
 
@@ -309,6 +319,333 @@ async def test_a_limit_crossing_turns_its_tile_red_within_2_s_and_its_ack_goes_o
     assert [(c["command"], c["alarm"], c["by"]) for c in commands] == [
         ("acknowledge", alarm, "nurse.kim")
     ]
+    assert screen.errors == []
+
+
+# What contract v1.1 adds to a tile -------------------------------------------------------------
+#
+# Each of these publishes a chair's retained `state` itself, built with the service's own
+# ChairStateOut so it cannot drift from what the service sends, for a chair the service never
+# hears of; the service runs so that the station trusts its screen (no banner).
+
+
+def alarm(chair: str, kind: str, priority: str, state: str, text: str, **more: Any) -> AlarmOut:
+    now = time.time()
+    technical = kind.endswith("_stale") or kind in ("clock_step", "baseline_incomplete")
+    return AlarmOut(
+        alarm=f"{chair}-{kind}", ts=now, site=SITE, chair=chair, session=f"S-{chair}",
+        patient="P-0101", kind=kind, alarm_class="technical" if technical else "physiological",
+        priority=priority, state=state, value=None, limit=None, text=text, raised_at=now - 30,
+        **more,
+    )  # fmt: skip
+
+
+def chair_state(
+    chair: str,
+    *,
+    phase: str = "infusing",
+    vitals: dict[str, VitalOut] | None = None,
+    alarms: tuple[AlarmOut, ...] = (),
+    recovery: RecoveryStateOut | None = None,
+    baseline: BaselineOut | None = None,
+) -> ChairStateOut:
+    """A chair in a session, as the service publishes it: by default infusing, with fresh vitals."""
+    now = time.time()
+    fresh = {"hr": 78.0, "spo2": 97.0, "sbp": 124.0, "dbp": 82.0}
+    return ChairStateOut.model_validate({
+        "ts": now, "site": SITE, "chair": chair, "session": f"S-{chair}", "patient": "P-0101",
+        "phase": phase, "phase_since": now - 600,
+        "device": DeviceOut(state="online", device=f"bedside-{chair}", since=now - 900),
+        "baseline": baseline or BaselineOut(sbp=122, dbp=80, hr=75, spo2=98, source="measured",
+                                            nibp_readings=3, complete=True, frozen=True),
+        "infusion": InfusionOut(started_at=now - 600, running_minutes=10.0, planned_minutes=40.0)
+        if phase == "infusing" else None,
+        "vitals": vitals if vitals is not None
+        else {v: VitalOut(value=x, ts=now - 2, age_s=2.0) for v, x in fresh.items()},
+        "alarms": list(alarms), "recovery": recovery,
+        "audio": AudioOut(audible=any(a.state == "active" and a.priority != "low"
+                                      and a.suppressed_by is None for a in alarms)),
+        "limits": {},
+    })  # fmt: skip
+
+
+async def publish_state(bus: Bus, state: ChairStateOut) -> None:
+    await bus.publish(topic(state.chair, "state"), state.to_json(), retain=True)
+
+
+async def recovery_station(running: Running, browser: Browser, bus: Bus) -> Screen:
+    """Two chairs in recovery: v04 without a BP baseline, v05 watching after a cuff that did
+    not count."""
+    now = time.time()
+    recovery = {"infusion_stopped_at": now - 300, "minutes_since_stop": 5.0,
+                "window_minutes": 20.0}  # fmt: skip
+    no_bp = BaselineOut(hr=75, spo2=98, source="measured", nibp_readings=1, complete=False,
+                        frozen=True, missing="1 of 2 baseline cuff readings")  # fmt: skip
+    await publish_state(bus, chair_state("v04", phase="recovery", baseline=no_bp,
+        recovery=RecoveryStateOut(status="cannot_assess", **recovery,
+                                  reason="no baseline BP: 1 of 2 baseline cuff readings")))  # fmt: skip
+    await publish_state(bus, chair_state("v05", phase="recovery",
+        recovery=RecoveryStateOut(status="watching", **recovery, off_baseline={"sbp": 0.02},
+                                  reason="SpO2 91 % below 94 %")))  # fmt: skip
+    screen = await station_page(browser, running.base)
+    await expect(screen.page.locator("[data-chair][data-priority]")).to_have_count(
+        2, timeout=10_000
+    )
+    return screen
+
+
+NOTE = "questionable: repeat the cuff (narrow pulse pressure 150/115)"
+
+
+async def test_an_alarms_note_shows_smaller_under_its_text_and_the_alarm_counts_fully(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    dbp = alarm("v01", "dbp_high", "high", "active", "DBP 115 > 110 mmHg", note=NOTE)
+    await publish_state(bus, chair_state("v01", alarms=(dbp,)))
+    screen = await station_page(browser, running.base)
+    line = screen.tile("v01").locator(f'[data-alarm="{dbp.alarm}"]')
+    text, note = line.locator('[data-role="text"]'), line.locator('[data-role="note"]')
+    await expect(note).to_have_text(NOTE, timeout=10_000)
+    await expect(note).to_be_visible()
+    text_box, note_box = await text.bounding_box(), await note.bounding_box()
+    sizes = [await part.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+             for part in (text, note)]  # fmt: skip
+
+    assert text_box is not None
+    assert note_box is not None
+    assert note_box["y"] >= text_box["y"] + text_box["height"] - 1, (text_box, note_box)
+    assert sizes[1] < sizes[0], sizes
+    assert await text.inner_text() == "DBP 115 > 110 mmHg"
+    assert await screen.tile("v01").get_attribute("data-priority") == "high"
+    assert await line.get_attribute("data-state") == "active"
+    assert screen.errors == []
+
+
+async def test_a_rise_shown_under_its_absolute_alarm_is_no_line_and_silent_until_it_stands_alone(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    high = alarm("v02", "sbp_high", "high", "acknowledged", "SBP 190 > 180 mmHg",
+                 acknowledged_by="nurse.kim")  # fmt: skip
+    await publish_state(bus, chair_state("v02", alarms=(high,)))
+    screen = await station_page(browser, running.base)
+    tile = screen.tile("v02")
+    await expect(tile.locator(f'[data-alarm="{high.alarm}"]')).to_have_count(1, timeout=10_000)
+    rise = alarm("v02", "sbp_rise", "medium", "active", "SBP 190 > 162 mmHg (baseline 122 + 40)",
+                 suppressed_by="sbp_high")  # fmt: skip
+    await bus.publish(topic("v02", "alarm"), rise.to_json())
+    under = tile.locator(f'[data-alarm="{high.alarm}"] [data-role="under"]')
+    await expect(under).to_have_text("(+ rise over baseline)", timeout=5000)
+    hidden = {
+        "lines": await tile.locator(f'[data-alarm="{rise.alarm}"]').count(),
+        "tone": await screen.page.locator("body").get_attribute("data-tone"),
+        "priority": await tile.get_attribute("data-priority"),
+        "heard": await screen.page.locator("#alarm-announcer").text_content(),
+    }
+    alone = rise.model_copy(update={"suppressed_by": None, "ts": time.time()})
+    await bus.publish(topic("v02", "alarm"), alone.to_json())
+    await expect(tile.locator(f'[data-alarm="{rise.alarm}"]')).to_have_count(1, timeout=5000)
+
+    assert hidden == {"lines": 0, "tone": "none", "priority": "none", "heard": ""}
+    await expect(screen.page.locator("body")).to_have_attribute("data-tone", "medium")
+    await expect(tile).to_have_attribute("data-priority", "medium")
+    await expect(under).to_have_text("")
+    assert screen.errors == []
+
+
+async def test_a_stale_spo2_shows_no_data_while_hr_and_bp_keep_their_values(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    now = time.time()
+    vitals = {
+        "hr": VitalOut(value=78, ts=now - 2, age_s=2), "pr": VitalOut(value=77, ts=now - 2, age_s=2),
+        "spo2": VitalOut(value=97, ts=now - 95, age_s=95, stale=True),
+        "sbp": VitalOut(value=124, ts=now - 120, age_s=120),
+        "dbp": VitalOut(value=82, ts=now - 120, age_s=120),
+    }  # fmt: skip
+    lost = alarm("v03", "spo2_stale", "medium", "active", "No valid SpO2 for 95 s")
+    await publish_state(bus, chair_state("v03", vitals=vitals, alarms=(lost,)))
+    screen = await station_page(browser, running.base)
+    tile = screen.tile("v03")
+    spo2, hr, bp = (tile.locator(f'[data-vital="{v}"]') for v in ("spo2", "hr", "bp"))
+    await expect(spo2.locator('[data-role="value"]')).to_have_text("NO DATA", timeout=10_000)
+
+    await expect(spo2).to_have_attribute("data-nodata", "true")
+    await expect(spo2).to_contain_text("last 97")
+    await expect(hr.locator('[data-role="value"]')).to_have_text("78")
+    await expect(hr).to_have_attribute("data-nodata", "false")
+    await expect(hr).to_contain_text("PR 77")
+    await expect(bp.locator('[data-role="value"]')).to_have_text("124/82")
+    await expect(tile).to_have_attribute("data-nodata", "false")  # the tile as a whole has data
+    await expect(tile.locator('[data-role="nodata"]')).to_be_hidden()
+    assert screen.errors == []
+
+
+async def test_a_vital_missing_from_a_sessions_state_shows_no_data_not_a_blank(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    now = time.time()
+    vitals = {v: VitalOut(value=x, ts=now - 2, age_s=2) for v, x in (("hr", 80), ("spo2", 96))}
+    await publish_state(bus, chair_state("v06", vitals=vitals))
+    screen = await station_page(browser, running.base)
+    bp = screen.tile("v06").locator('[data-vital="bp"]')
+
+    await expect(bp.locator('[data-role="value"]')).to_have_text("NO DATA", timeout=10_000)
+    await expect(bp).to_have_attribute("data-nodata", "true")
+    await expect(bp.locator('[data-role="age"]')).to_have_text("none")
+    await expect(screen.tile("v06").locator('[data-vital="hr"] [data-role="value"]')).to_have_text(
+        "80"
+    )
+    assert screen.errors == []
+
+
+async def test_recovery_without_a_bp_baseline_says_it_cannot_be_assessed_and_why(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    screen = await recovery_station(running, browser, bus)
+    tile = screen.tile("v04")
+    detail = tile.locator('[data-role="phase-detail"]')
+    await expect(detail).to_have_text("cannot be assessed", timeout=10_000)
+
+    await expect(tile.locator('[data-role="phase-reason"]')).to_have_text(
+        "no baseline BP: 1 of 2 baseline cuff readings"
+    )
+    await expect(tile).to_have_attribute("data-recovery", "cannot_assess")
+    await expect(tile).not_to_contain_text("not back")
+    await expect(tile).not_to_contain_text("waiting for a BP reading")
+    watching = screen.tile("v05").locator('[data-role="phase-detail"]')
+    looks = "e => [getComputedStyle(e).color, getComputedStyle(e).borderTopStyle]"
+    assert await detail.evaluate(looks) != await watching.evaluate(looks)
+    assert (await detail.evaluate(looks))[1] == "dashed"  # a second cue besides the colour
+    assert screen.errors == []
+
+
+async def test_while_watching_the_reason_the_last_cuff_did_not_count_shows_under_it(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    screen = await recovery_station(running, browser, bus)
+    tile = screen.tile("v05")
+    reason = tile.locator('[data-role="phase-reason"]')
+    await expect(reason).to_have_text("SpO2 91 % below 94 %", timeout=10_000)
+    phase_box = await tile.locator('[data-role="phase"]').bounding_box()
+    reason_box = await reason.bounding_box()
+
+    assert phase_box is not None
+    assert reason_box is not None
+    assert reason_box["y"] >= phase_box["y"] + phase_box["height"] - 1
+    await expect(tile).to_have_attribute("data-recovery", "watching")
+    await expect(tile.locator('[data-role="phase-detail"]')).to_have_text("within 20 % of baseline")
+    assert screen.errors == []
+
+
+# Discharge asks first, and over an unacknowledged high alarm says so ------------------------
+
+
+async def baseline_station(running: Running, browser: Browser, bus: Bus, chair: str) -> Screen:
+    """A patient admitted to `chair` through the real service, three baseline cuffs taken."""
+    session = ScriptedSession(chair, end_min=9, discharge=False)
+    messages = session.messages()
+    shift = time.time() - messages[-1][1]["ts"] - 1
+    await bus.send(
+        [(where, payload | {"ts": payload["ts"] + shift}) for where, payload in messages]
+    )
+    await bus.wait_for(
+        lambda: [s for s in bus.on("/state", chair) if s["phase"] == "baseline"],
+        within_s=10, what=f"{chair} in its baseline",
+    )  # fmt: skip
+    screen = await station_page(browser, running.base)
+    await expect(screen.tile(chair).locator('[data-action="discharge"]')).to_be_enabled(
+        timeout=10_000
+    )
+    return screen
+
+
+async def high_alarm(bus: Bus, chair: str) -> dict[str, Any]:
+    reading = {"ts": time.time(), "seq": 90_000, "nibp": {"sys": 190, "dia": 95}}
+    await bus.publish(topic(chair, "vitals"), reading)
+    raised: list[dict[str, Any]] = await bus.wait_for(
+        lambda: transitions(bus, chair, kind="sbp_high", state="active"),
+        within_s=5, what=f"sbp_high on {chair}",
+    )  # fmt: skip
+    return raised[0]
+
+
+def discharges(bus: Bus, chair: str) -> list[dict[str, Any]]:
+    return [c for c in bus.on("/session", chair) if c["command"] == "discharge"]
+
+
+async def say_yes(screen: Screen, bus: Bus, chair: str) -> list[dict[str, Any]]:
+    """Confirm the open question; the discharge commands that then went out for `chair`."""
+    await screen.page.locator('#confirm-dialog [data-action="confirm"]').click()
+    sent: list[dict[str, Any]] = await bus.wait_for(
+        lambda: discharges(bus, chair), within_s=5, what=f"the discharge of {chair}"
+    )
+    return sent
+
+
+async def test_a_discharge_over_an_unacknowledged_high_alarm_asks_and_goes_out_over_it(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    screen = await baseline_station(running, browser, bus, "c01")
+    raised = await high_alarm(bus, "c01")
+    tile = screen.tile("c01")
+    await expect(tile).to_have_attribute("data-priority", "high", timeout=5000)
+
+    await tile.locator('[data-action="discharge"]').click()
+    question = screen.page.locator("#confirm-dialog")  # before the start, also preinfusion_bp_high
+    await expect(question).to_contain_text(raised["text"], timeout=5000)
+    await expect(question).to_contain_text(
+        re.compile(r"not acknowledged: discharge over (it|them)\?")
+    )
+    await expect(question).to_contain_text("This is recorded with your name (nurse.kim)")
+    sent = await say_yes(screen, bus, "c01")
+    over = await bus.wait_for(
+        lambda: transitions(bus, "c01", alarm=raised["alarm"], reason="discharged_over"),
+        within_s=5, what="sbp_high cleared as discharged over",
+    )  # fmt: skip
+
+    assert [(c["by"], c["over_alarms"]) for c in sent] == [("nurse.kim", True)]
+    assert over[0]["acknowledged_by"] == "nurse.kim"
+    await expect(tile).to_have_attribute("data-phase", "discharged", timeout=5000)
+    assert screen.errors == []
+
+
+async def asked_plainly(running: Running, browser: Browser, bus: Bus, chair: str) -> Screen:
+    """A patient in `chair` with no alarm, and the nurse's Discharge asking the plain question."""
+    screen = await baseline_station(running, browser, bus, chair)
+    await screen.tile(chair).locator('[data-action="discharge"]').click()
+    question = screen.page.locator("#confirm-text")
+    await expect(question).to_have_text(f"Discharge the patient from chair {chair}?", timeout=5000)
+    return screen
+
+
+async def test_a_discharge_with_no_high_alarm_asks_plainly_and_goes_out_not_over_alarms(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    screen = await asked_plainly(running, browser, bus, "c02")
+
+    sent = await say_yes(screen, bus, "c02")
+
+    assert [(c["by"], c["over_alarms"]) for c in sent] == [("nurse.kim", False)]
+    await expect(screen.tile("c02")).to_have_attribute("data-phase", "discharged", timeout=5000)
+    assert screen.errors == []
+
+
+async def test_a_high_alarm_raised_while_the_discharge_question_is_open_is_asked_about_first(
+    running: Running, browser: Browser, bus: Bus
+) -> None:
+    screen = await asked_plainly(running, browser, bus, "c03")
+    tile, question = screen.tile("c03"), screen.page.locator("#confirm-text")
+
+    raised = await high_alarm(bus, "c03")
+    await expect(tile).to_have_attribute("data-priority", "high", timeout=5000)
+    await screen.page.locator('#confirm-dialog [data-action="confirm"]').click()
+    await expect(question).to_contain_text("Another high-priority alarm came up", timeout=5000)
+    await expect(screen.page.locator("#confirm-dialog")).to_contain_text(raised["text"])
+    await screen.page.locator('#confirm-dialog [data-action="cancel"]').click()
+    await screen.page.wait_for_timeout(500)  # what a click would have sent has reached the bus
+
+    assert discharges(bus, "c03") == []
+    await expect(tile).to_have_attribute("data-phase", "baseline")
     assert screen.errors == []
 
 
