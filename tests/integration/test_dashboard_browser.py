@@ -46,6 +46,7 @@ from monitor.wire.outbound import (
     RecoveryStateOut,
     VitalOut,
 )
+from simulators.story import device_name
 from tests.integration.conftest import ROOT, SITE, Bus, transitions, until
 from tests.integration.sessions import ScriptedSession, at, topic
 
@@ -63,10 +64,11 @@ USERS = {"nurse.kim": {"role": "nurse", "password_hash": hash_password(PASSWORDS
 
 # The simulated clinic: 12 chairs, each with a scenario, arriving over the first 15 minutes; the
 # clinic has run for 25 minutes when the tests look at it (c01 calm and infusing, c02 a
-# hypertensive responder past 180, c04 a restless patient with failed cuff readings...).
+# hypertensive responder past 180, c04 a restless patient with failed cuff readings, c09 a
+# hypertensive one still in the baseline with its BP to review, c12 a failed cuff...).
 CHAIRS = [f"c{n:02d}" for n in range(1, 13)]
 SCENARIOS = ("calm,hypertensive,typical,artefact-storm,typical,probe-off,typical,vasovagal,"
-             "typical,slow-recovery,typical,desaturation")  # fmt: skip
+             "hypertensive,slow-recovery,typical,desaturation")  # fmt: skip
 CLINIC_S, STAGGER_S, SEED = 1500, 900, 11
 RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -198,9 +200,11 @@ async def running(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Running
 
 
 def expected_priority(service: Service, chair: str) -> str:
-    """The worst active or latched alarm on the service's own board for `chair`."""
+    """The worst active or latched alarm on the service's own board for `chair`, leaving out
+    those shown under another alarm (`suppressed_by`): they add nothing to the tile."""
     alarms = service.clinic.chair(chair).state.board.alarms.values()
-    open_ = [a.priority.value for a in alarms if a.state in (AlarmState.ACTIVE, AlarmState.LATCHED)]
+    waiting = (AlarmState.ACTIVE, AlarmState.LATCHED)
+    open_ = [a.priority.value for a in alarms if a.state in waiting and a.suppressed_by is None]
     return max(open_, key=RANK.__getitem__, default="none")
 
 
@@ -240,7 +244,22 @@ async def run_clinic(running: Running, broker_port: int) -> int:
         lambda: processed(running.service) >= count, within_s=30,
         what=f"the service to take the clinic's {count} messages",
     )  # fmt: skip
+    await monitors_stay_on(running, broker_port)
     return count
+
+
+async def monitors_stay_on(running: Running, broker_port: int) -> None:
+    """The simulator switches its monitors off as it exits; at the bedside they are still on
+    when the nurse looks: each says `online` again, as a monitor does when it reconnects."""
+    async with aiomqtt.Client("127.0.0.1", broker_port, identifier="bedside-monitors") as client:
+        for chair in CHAIRS:
+            online = {"ts": time.time(), "state": "online", "device": device_name(chair)}
+            await client.publish(topic(chair, "device"), json.dumps(online), qos=1, retain=True)
+
+    def all_online() -> bool:
+        return all(running.service.clinic.chair(c).state.device_online for c in CHAIRS)
+
+    await until(all_online, within_s=10, what="every chair's monitor online at the service")
 
 
 # The clinic on the screen ----------------------------------------------------------------------
