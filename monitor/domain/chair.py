@@ -288,8 +288,15 @@ class Chair:
         return [*events, *closing, accepted]
 
     def _acknowledge(self, ack: Acknowledge) -> list[Event]:
-        transition = self.state.board.acknowledge(ack.alarm, by=ack.by, ts=ack.ts)
-        return [transition, CommandAccepted(ack.ts, "acknowledge", ack.by, self.session_ref)]
+        """Acknowledge one alarm, and with it those shown under it: the nurse cannot see them
+        apart, so they must not be left unacknowledged behind it."""
+        board = self.state.board
+        kind = board.find(ack.alarm).kind
+        events: list[Event] = [board.acknowledge(ack.alarm, by=ack.by, ts=ack.ts)]
+        for under in [a for a in board.alarms.values() if a.suppressed_by is kind]:
+            if under.state in (AlarmState.ACTIVE, AlarmState.LATCHED):
+                events.append(board.acknowledge(under.id, by=ack.by, ts=ack.ts))
+        return [*events, CommandAccepted(ack.ts, "acknowledge", ack.by, self.session_ref)]
 
     def _pause_audio(self, pause: PauseAudio) -> list[Event]:
         if not 0 < pause.seconds <= MAX_AUDIO_PAUSE_S:

@@ -300,7 +300,8 @@ def test_a_nurse_acknowledges_by_alarm_id_and_is_named() -> None:
 
     events = side.ack(raised.alarm, by="nurse-ana")
 
-    acked, accepted = events
+    acked, under, accepted = events  # sbp_rise, shown under sbp_high, goes with it
+    assert (under.kind, under.state) == ("sbp_rise", "acknowledged")  # type: ignore[union-attr]
     assert isinstance(acked, AlarmTransition)
     assert (acked.state, acked.acknowledged_by, acked.acknowledged_at) == (
         "acknowledged",

@@ -548,6 +548,22 @@ def test_rule_11_discharge_needs_an_unacknowledged_high_alarm_acknowledged_first
     assert of_type(side.send(Discharge(side.now, by="nurse-kim")), SessionClosed)
 
 
+def test_rule_11_acknowledging_an_alarm_acknowledges_those_shown_under_it() -> None:
+    side = recovering()
+    side.hold(16, spo2=88)
+    side.read(spo2=80)
+    side.read(bp=(190, 120))
+
+    side.ack("spo2_critical")
+    side.ack("sbp_high")
+
+    assert side.alarm("spo2_low").state is AlarmState.ACKNOWLEDGED
+    assert side.alarm("sbp_rise").state is AlarmState.ACKNOWLEDGED
+    assert side.alarm("dbp_high").state is AlarmState.ACTIVE  # not under anything: its own
+    side.ack("dbp_high")
+    assert of_type(side.discharge(), SessionClosed)
+
+
 def test_rule_11_discharging_over_an_alarm_needs_a_name() -> None:
     side = recovering()
     side.read(bp=(190, 100))
