@@ -23,7 +23,7 @@ from simulators.story import Link, SimMessage, device_name, encode
 
 log = logging.getLogger(__name__)
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-SWITCH_OFF_TIMEOUT_S = 2.0  # per monitor, when the broker may already be gone
+SWITCH_OFF_TIMEOUT_S = 2.0  # for all the monitors' `offline`, when the broker may be gone
 
 
 class _Monitors:
@@ -73,11 +73,16 @@ class _Monitors:
                 await client.__aexit__(None, None, None)
 
     async def switch_off_all(self) -> None:
-        """Each monitor says `offline` (retained, as its Will would) and disconnects."""
-        for chair, client in list(self.clients.items()):
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                async with asyncio.timeout(SWITCH_OFF_TIMEOUT_S):
-                    await client.publish(self.topics[chair], _offline(chair), qos=1, retain=True)
+        """Every monitor says `offline` (retained, as its Will would), all at once and for at
+        most SWITCH_OFF_TIMEOUT_S in all, then disconnects."""
+        offline = [
+            client.publish(self.topics[chair], _offline(chair), qos=1, retain=True)
+            for chair, client in self.clients.items()
+        ]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SWITCH_OFF_TIMEOUT_S):
+                await asyncio.gather(*offline, return_exceptions=True)  # a broker gone: no matter
+        for chair in list(self.clients):
             await self._close(chair)
 
 

@@ -47,6 +47,11 @@ async def test_each_chair_of_a_simulated_clinic_gets_the_alarms_of_its_scenario(
         raised = {a["kind"] for a in bus.alarms(chair) if a.get("previous_state") is None}
         assert set(scenarios[name].expect) <= raised, (chair, name, raised)
         assert raised.isdisjoint(scenarios[name].forbid), (chair, name, raised)
+    # The simulator has stopped: its monitors said so, rather than leave a retained `online`.
+    await bus.wait_for(
+        lambda: all(service.clinic.chair(c).state.device_online is False for c in last),
+        within_s=10, what="every simulated monitor offline once the simulator stopped",
+    )  # fmt: skip
 
 
 def _processed(service: Service, chair: str, payload: bytes) -> bool:
