@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import pytest
 
-from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
+from monitor.domain.limits import DEFAULT_LIMITS, RANGES, Limits, LimitsError
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,12 @@ from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
         ("recovery_tolerance", 0.20),
         ("recovery_window_s", 20 * 60),
         ("recovery_readings", 2),
+        ("recovery_cuff_spacing_s", 3 * 60),
+        ("recovery_spo2_min", 94),
+        ("recovery_spo2_drop", 3),
+        ("bp_worse_mmhg", 20),
+        ("hr_worse_per_min", 20),
+        ("baseline_spread_mmhg", 20),
     ],
 )
 def test_defaults_are_clinical_md(name: str, default: float) -> None:
@@ -38,6 +45,50 @@ def test_defaults_are_clinical_md(name: str, default: float) -> None:
 
 def test_the_defaults_pass_their_own_check() -> None:
     DEFAULT_LIMITS.check()
+
+
+def test_every_limit_has_a_clinical_range_and_its_default_lies_inside_it() -> None:
+    names = [f.name for f in fields(Limits)]
+
+    assert sorted(RANGES) == sorted(names)
+    outside = {
+        name: (getattr(DEFAULT_LIMITS, name), RANGES[name])
+        for name in names
+        if not RANGES[name][0] <= getattr(DEFAULT_LIMITS, name) <= RANGES[name][1]
+    }
+    assert outside == {}
+    assert all(low < high for low, high in RANGES.values())
+
+
+# CLINICAL.md, safety rule 6: (limit, range, unit, what its partner must be for the edge to pass).
+CLINICAL_RANGES: list[tuple[str, float, float, str, dict[str, float]]] = [
+    ("sbp_low", 60, 120, "mmHg", {}),
+    ("sbp_high", 140, 240, "mmHg", {}),
+    ("dbp_high", 90, 140, "mmHg", {}),
+    ("spo2_low", 80, 97, "%", {"spo2_critical": 75}),
+    ("spo2_critical", 70, 92, "%", {"spo2_low": 95}),
+    ("hr_low", 30, 60, "/min", {}),
+    ("hr_high", 100, 180, "/min", {}),
+    ("spo2_delay_s", 0, 30, "s", {}),
+    ("hr_delay_s", 0, 30, "s", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high", "unit", "partner"), CLINICAL_RANGES, ids=[r[0] for r in CLINICAL_RANGES]
+)
+def test_clinical_md_s_ranges_accept_their_edges_and_refuse_just_outside(
+    name: str, low: float, high: float, unit: str, partner: dict[str, float]
+) -> None:
+    assert RANGES[name] == (low, high)
+    for edge in (low, high):
+        assert getattr(DEFAULT_LIMITS.with_overrides({name: edge, **partner}), name) == edge
+    for outside in (low - 0.5, high + 0.5):
+        with pytest.raises(LimitsError) as caught:
+            DEFAULT_LIMITS.with_overrides({name: outside, **partner})
+        assert str(caught.value) == (
+            f"{name} {outside:g} is outside its clinical range {low:g}-{high:g} {unit}"
+        )
 
 
 @pytest.mark.parametrize(
@@ -76,18 +127,35 @@ def test_the_unknown_limit_message_lists_the_known_ones() -> None:
         ({"spo2_low": 84}, "spo2_critical must be below spo2_low"),
         ({"preinfusion_sbp_warn": 180}, "preinfusion_sbp_warn must be below preinfusion_sbp_stop"),
         ({"preinfusion_dbp_stop": 85}, "preinfusion_dbp_warn must be below preinfusion_dbp_stop"),
-        ({"hr_delay_s": -1}, "hr_delay_s must be positive"),
-        ({"spo2_delay_s": -15}, "spo2_delay_s must be positive"),
-        ({"hr_delay_s": 0}, "hr_delay_s must be positive"),
-        ({"recovery_window_s": -1200}, "recovery_window_s must be positive"),
-        ({"continuous_stale_s": 0}, "continuous_stale_s must be positive"),
-        ({"bp_hysteresis_mmhg": -5}, "bp_hysteresis_mmhg must be positive"),
-        ({"sbp_rise": -40}, "sbp_rise must be positive"),
-        ({"spo2_low": 101, "spo2_critical": 95}, "spo2_low must be at most 100"),
-        ({"recovery_tolerance": 1.0}, "recovery_tolerance is a fraction"),
-        ({"recovery_tolerance": 20}, "recovery_tolerance is a fraction"),
-        ({"recovery_readings": 0}, "recovery_readings must be positive"),
+        ({"spo2_critical": 90, "spo2_low": 90}, "spo2_critical must be below spo2_low"),
+        (
+            {"preinfusion_sbp_warn": 160, "preinfusion_sbp_stop": 150},
+            "preinfusion_sbp_warn must be below preinfusion_sbp_stop",
+        ),
+        ({"sbp_low": 9}, "sbp_low 9 is outside its clinical range 60-120 mmHg"),
+        ({"sbp_high": 1800}, "sbp_high 1800 is outside its clinical range 140-240 mmHg"),
+        ({"hr_delay_s": -1}, "hr_delay_s -1 is outside its clinical range 0-30 s"),
+        ({"spo2_delay_s": -15}, "spo2_delay_s -15 is outside its clinical range 0-30 s"),
+        ({"spo2_delay_s": 1500}, "spo2_delay_s 1500 is outside its clinical range 0-30 s"),
+        ({"recovery_window_s": -1200}, "recovery_window_s -1200 is outside its clinical range"),
+        ({"continuous_stale_s": 0}, "continuous_stale_s 0 is outside its clinical range 10-300 s"),
+        ({"bp_hysteresis_mmhg": -5}, "bp_hysteresis_mmhg -5 is outside its clinical range"),
+        ({"sbp_rise": -40}, "sbp_rise -40 is outside its clinical range 20-80 mmHg"),
+        ({"spo2_low": 101, "spo2_critical": 95}, "spo2_low 101 is outside its clinical range"),
+        ({"spo2_low": 101, "spo2_critical": 95}, "spo2_critical 95 is outside its clinical range"),
+        (
+            {"recovery_tolerance": 1.0},
+            "recovery_tolerance 1 is outside its clinical range 0.05-0.5",
+        ),
+        ({"recovery_tolerance": 20}, "recovery_tolerance 20 is outside its clinical range"),
+        ({"recovery_readings": 1}, "recovery_readings 1 is outside its clinical range 2-5"),
+        ({"recovery_readings": 6}, "recovery_readings 6 is outside its clinical range 2-5"),
         ({"recovery_readings": 2.5}, "recovery_readings must be a whole number"),
+        ({"recovery_cuff_spacing_s": 0}, "recovery_cuff_spacing_s 0 is outside its clinical range"),
+        ({"recovery_spo2_min": 80}, "recovery_spo2_min 80 is outside its clinical range 88-98 %"),
+        ({"bp_worse_mmhg": 1000}, "bp_worse_mmhg 1000 is outside its clinical range 5-40 mmHg"),
+        ({"hr_worse_per_min": 0}, "hr_worse_per_min 0 is outside its clinical range 5-40 /min"),
+        ({"baseline_spread_mmhg": 200}, "baseline_spread_mmhg 200 is outside its clinical range"),
     ],
 )
 def test_nonsense_is_rejected_saying_what_is_wrong(
@@ -103,8 +171,11 @@ def test_every_problem_is_named_at_once() -> None:
     with pytest.raises(LimitsError) as caught:
         DEFAULT_LIMITS.with_overrides({"sbp_low": 200, "hr_delay_s": -1})
 
-    assert "sbp_low must be below sbp_high" in str(caught.value)
-    assert "hr_delay_s must be positive" in str(caught.value)
+    assert str(caught.value).split("; ") == [
+        "sbp_low 200 is outside its clinical range 60-120 mmHg",
+        "hr_delay_s -1 is outside its clinical range 0-30 s",
+        "sbp_low must be below sbp_high",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -113,11 +184,14 @@ def test_every_problem_is_named_at_once() -> None:
         {"sbp_high": math.nan},
         {"hr_delay_s": math.nan},
         {"spo2_low": math.nan},
+        {"sbp_high": math.inf},
+        {"sbp_low": -math.inf},
     ],
 )
 def test_a_limit_that_is_not_a_number_is_rejected(overrides: dict[str, float]) -> None:
     """NaN compares false with everything: as a limit it would silently switch its alarm off."""
-    with pytest.raises(LimitsError):
+    [name] = overrides
+    with pytest.raises(LimitsError, match=f"{name} .* is outside its clinical range"):
         DEFAULT_LIMITS.with_overrides(overrides)
 
 
