@@ -220,7 +220,7 @@ class Ingest:
             "admitted_at": session.admitted_at,
             "phase": session.phase.value,
             "closed_at": session.closed_at,
-            "recovery_status": session.recovery.status.value if session.recovery else None,
+            "recovery_status": session.recovery.audited_status.value if session.recovery else None,
         }
         return Row("sessions", values, upsert_key=("id",))
 

@@ -113,7 +113,7 @@ def _bp_missing(cuffs: list[tuple[float, float]], spread_mmhg: float) -> str | N
     if len(cuffs) == MIN_NIBP_READINGS:
         (s1, d1), (s2, d2) = cuffs
         apart = max(abs(s1 - s2), abs(d1 - d2))
-        if apart > spread_mmhg:
+        if apart > spread_mmhg + 1e-9:
             return (
                 f"baseline cuffs {s1:g}/{d1:g} and {s2:g}/{d2:g} differ by {apart:g} mmHg: "
                 "take a third"

@@ -99,7 +99,7 @@ def discharge(
         update = tracker.discharge(ts, by=by)
         events += [update] if update else []
         outcome = tracker.status.value
-    status = tracker.status.value if tracker else None
+    status = tracker.audited_status.value if tracker else None
     return [*events, SessionClosed(ts, session.id, status, outcome, by, over_alarms)]
 
 

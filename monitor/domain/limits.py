@@ -154,6 +154,8 @@ def _unit(name: str) -> str:
 
 
 def _typed(limits: Limits, name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise LimitsError(f"{_out_of_range(name, value)}")
     if isinstance(getattr(limits, name), int):
         if value != int(value):
             raise LimitsError(f"{name} must be a whole number, not {value}")

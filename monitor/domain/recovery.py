@@ -72,6 +72,7 @@ class RecoveryTracker:
     recovered_at: float | None = None
     reason: str | None = None
     discharged_by: str | None = None
+    before_discharge: RecoveryStatus | None = None  # overdue stays on the record
     latest: dict[str, float] = field(default_factory=dict)
     off_baseline: dict[str, float] = field(default_factory=dict)
 
@@ -88,6 +89,12 @@ class RecoveryTracker:
     @property
     def window_s(self) -> float:
         return self.limits.recovery_window_s
+
+    @property
+    def audited_status(self) -> RecoveryStatus:
+        """What the record says of the window: the status before an unconfirmed discharge
+        (`overdue` stays `overdue`), else the status."""
+        return self.before_discharge or self.status
 
     def update(self, ts: float) -> RecoveryUpdate:
         return RecoveryUpdate(
@@ -145,7 +152,7 @@ class RecoveryTracker:
         """The patient leaves: unless recovery was confirmed, that is the outcome."""
         if self.status.confirmed:
             return None
-        before = self.status
+        before = self.before_discharge = self.status
         self.status = RecoveryStatus.DISCHARGED_UNCONFIRMED
         self.discharged_by = by
         self.reason = f"discharged while {before.value}" + (
@@ -157,10 +164,13 @@ class RecoveryTracker:
         self, ts: float, sbp: float, dbp: float, continuous: dict[Vital, tuple[float, float]]
     ) -> dict[Vital, float]:
         latest = {Vital.SBP: sbp, Vital.DBP: dbp}
-        for vital in (Vital.HR, Vital.SPO2):
-            seen = continuous.get(vital)
-            if seen is not None and ts - seen[0] <= CONTINUOUS_FRESH_S:
-                latest[vital] = seen[1]
+        for vital, sources in ((Vital.HR, (Vital.HR, Vital.PR)), (Vital.SPO2, (Vital.SPO2,))):
+            # An oximeter-only monitor's pulse rate stands for the HR.
+            fresh = [
+                s for v in sources if (s := continuous.get(v)) and ts - s[0] <= CONTINUOUS_FRESH_S
+            ]
+            if fresh:
+                latest[vital] = fresh[0][1]
         self.latest = {v.value: x for v, x in latest.items()}
         self.off_baseline = self._deviations(latest)
         return latest

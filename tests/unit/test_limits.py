@@ -246,3 +246,11 @@ def test_a_patient_override_is_checked_against_the_clinic_s_limits() -> None:
 
     with pytest.raises(LimitsError, match="sbp_low must be below sbp_high"):
         clinic.with_overrides({"sbp_low": 155})
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_a_whole_number_limit_that_is_not_finite_is_refused_not_crashed(value: float) -> None:
+    with pytest.raises(
+        LimitsError, match=r"recovery_readings .* is outside its clinical range 2-5"
+    ):
+        Limits().with_overrides({"recovery_readings": value})

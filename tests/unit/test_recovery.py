@@ -668,7 +668,7 @@ def test_a_discharge_before_recovery_is_recorded_as_unconfirmed_by_whom() -> Non
 
     [closed] = [e for e in events if isinstance(e, SessionClosed)]
     assert (closed.recovery_status, closed.outcome, closed.by) == (
-        "discharged_unconfirmed",
+        "overdue",  # the missed window stays on the record
         "discharged_unconfirmed",
         "nurse-kim",
     )
@@ -695,3 +695,13 @@ def test_a_discharge_after_recovery_records_the_recovery() -> None:
         "nurse-kim",
     )
     assert _recovery(events) == []
+
+
+def test_an_oximeter_only_monitors_pulse_rate_stands_for_the_hr() -> None:
+    side = recovering()
+    for _ in range(2):
+        side.hold(30, pr=72, spo2=98)
+        side.read(pr=72, spo2=98, bp=(120, 80))
+        side.wait(200)
+
+    assert _recovery(side.log)[-1].status == "recovered"

@@ -339,10 +339,7 @@ def test_discharge_clears_every_alarm() -> None:
     assert side.alarms == {}
     assert side.phase is Phase.DISCHARGED
     [closed] = of_type(events, SessionClosed)
-    assert (closed.recovery_status, closed.outcome) == (
-        "discharged_unconfirmed",
-        "discharged_unconfirmed",
-    )
+    assert (closed.recovery_status, closed.outcome) == ("overdue", "discharged_unconfirmed")
     assert (closed.by, closed.over_alarms) == ("nurse-kim", ("sbp_high",))
     assert side.chair.session is not None
     assert side.chair.session.closed_at == side.now
