@@ -86,6 +86,14 @@ class _Monitors:
             await self._close(chair)
 
 
+def _honour_cancellation() -> None:
+    """aiomqtt's connect can swallow a cancellation on Python 3.11 (the monitors connect while
+    the simulator runs): a stop asked for must still stop the loop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _offline(chair: str) -> bytes:
     """What the monitor's Last Will says, and what it says itself when switched off."""
     return encode({"state": "offline", "device": device_name(chair)})
@@ -111,6 +119,7 @@ async def publish(
         stack.push_async_callback(monitors.switch_off_all)
         wall0, sim0 = time.monotonic(), None
         for message in messages:
+            _honour_cancellation()
             if message.at_s < catch_up_s:
                 wall0 = time.monotonic()
             else:
