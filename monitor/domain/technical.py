@@ -62,7 +62,7 @@ def _flagged(text: str, screened: Screened) -> str:
 
 def _impossible_cuff(screened: Screened) -> str | None:
     for artefact in screened.artefacts:
-        if artefact.vital in (Vital.SBP, Vital.DBP) and "impossible" in artefact.reason:
+        if artefact.vital in (Vital.SBP, Vital.DBP) and artefact.impossible:
             return f"NIBP reading set aside ({artefact.reason}): repeat the cuff"
     return None
 
@@ -73,11 +73,6 @@ def offline_finding(device: str | None, *, in_session: bool) -> Finding:
     return _technical(AlarmKind.MONITOR_OFFLINE, priority, f"Monitor{name} offline: no vitals")
 
 
-STALE_KINDS: dict[Vital, AlarmKind] = {
-    Vital.HR: AlarmKind.HR_STALE,
-    Vital.SPO2: AlarmKind.SPO2_STALE,
-    Vital.SBP: AlarmKind.NIBP_STALE,  # SBP stands for the cuff
-}
 # Which stale alarm says a vital's shown value is old (the oximeter's PR goes with HR).
 STALE_KIND_OF: dict[Vital, AlarmKind] = {
     Vital.HR: AlarmKind.HR_STALE,
@@ -86,6 +81,10 @@ STALE_KIND_OF: dict[Vital, AlarmKind] = {
     Vital.SBP: AlarmKind.NIBP_STALE,
     Vital.DBP: AlarmKind.NIBP_STALE,
     Vital.MAP: AlarmKind.NIBP_STALE,
+}
+# The vitals whose silence is watched; SBP stands for the cuff.
+STALE_KINDS: dict[Vital, AlarmKind] = {
+    v: STALE_KIND_OF[v] for v in (Vital.HR, Vital.SPO2, Vital.SBP)
 }
 NO_PULSE_DELAY_S = 5.0
 # A clock_step alarm shows for this long (chair clock, s) after the last step, then clears.

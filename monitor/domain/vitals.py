@@ -132,6 +132,7 @@ class Artefact:
     vital: Vital
     value: float
     reason: str
+    impossible: bool = False  # not a "no valid value" nor a device flag: the measurement failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,9 @@ def screen(
             continue
         reason = _impossible(vital, raw, reading.technical)
         if reason:
-            artefacts.append(Artefact(vital, raw, reason))
+            artefacts.append(
+                Artefact(vital, raw, reason, impossible=raw < 0 or raw > IMPOSSIBLE_ABOVE[vital])
+            )
         else:
             values[vital] = raw
     _screen_cuff(values, artefacts, reading.technical)
@@ -220,9 +223,10 @@ def _screen_cuff(
     reason = _cuff_fault(values, technical, artefacts)
     if reason is None:
         return
+    flagged = TechnicalCondition.NIBP_FAILED in technical
     for vital in NIBP_VITALS:
         if vital in values:
-            artefacts.append(Artefact(vital, values.pop(vital), reason))
+            artefacts.append(Artefact(vital, values.pop(vital), reason, impossible=not flagged))
 
 
 def _cuff_fault(
@@ -233,7 +237,7 @@ def _cuff_fault(
     if TechnicalCondition.NIBP_FAILED in technical:
         return "cuff reading the monitor flagged nibp_failed: not trusted"
     if any(a.vital in (Vital.SBP, Vital.DBP) for a in artefacts):
-        return "rest of a cuff reading with an impossible value: impossible"
+        return "rest of a cuff reading whose SBP or DBP was set aside"
     sbp, dbp = values.get(Vital.SBP), values.get(Vital.DBP)
     if sbp is not None and dbp is not None and dbp >= sbp:
         return f"DBP {dbp:g} at or above SBP {sbp:g}: impossible"
