@@ -1,0 +1,207 @@
+"""What the record holds, and the one interface every backend offers (`Recorder`).
+
+The record is the service's memory and the clinic's evidence: every inbound message with its
+outcome (the journal), the readings taken, every alarm transition, every other event the core
+returned, a row per session, each chair's latest snapshot (so a restart carries on), and the
+dashboard's login sessions (so a restart leaves every station logged in).
+
+Entries are plain frozen values made by the pure shell (`monitor.pipeline`); a backend only
+stores and reads them. Two backends now: `MemoryRecorder` (tests, replay) and `SqliteRecorder`
+(a clinic's single machine); both pass the same suite (`tests/unit/record_suite.py`), and a new
+backend joins by passing it too. Reads return entries in the order they were appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class RecordError(RuntimeError):
+    """The record cannot be opened, written or read; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEntry:
+    """One inbound message as it arrived, with what became of it (the journal)."""
+
+    received_at: float
+    topic: str
+    payload: str  # the payload as received, decoded as UTF-8 (invalid bytes replaced)
+    outcome: str  # accepted, rejected, malformed, unknown_chair, oversized, ...
+    site: str | None = None
+    chair: str | None = None
+    kind: str | None = None  # the contract's inbound kind, when the topic named one
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingEntry:
+    """One accepted monitor reading."""
+
+    site: str
+    chair: str
+    session: str | None
+    ts: float  # the device's own time
+    chair_ts: float  # the same moment on the chair's timeline (what charts use)
+    received_at: float
+    seq: int | None = None
+    hr: float | None = None
+    pr: float | None = None
+    spo2: float | None = None
+    sbp: float | None = None
+    dbp: float | None = None
+    map: float | None = None
+    technical: tuple[str, ...] = ()  # sorted technical conditions the device reported
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEntry:
+    """One alarm transition (raised, latched, acknowledged, cleared, ...)."""
+
+    alarm: str
+    site: str
+    chair: str
+    session: str | None
+    ts: float
+    kind: str
+    alarm_class: str
+    priority: str
+    state: str
+    text: str
+    value: float | None = None
+    limit: float | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    note: str | None = None
+    suppressed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventEntry:
+    """Any other event of the core (phase changes, baselines, commands, artefacts, ...)."""
+
+    site: str
+    chair: str
+    session: str | None
+    ts: float
+    type: str  # the event's class name
+    data: dict[str, Any] = field(default_factory=dict)  # its fields, JSON-ready
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEntry:
+    """A session's summary; appending one with the same id replaces the previous one."""
+
+    id: str
+    site: str
+    chair: str
+    patient: str
+    admitted_at: float
+    phase: str
+    closed_at: float | None = None
+    recovery_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEntry:
+    """A chair's saved state (see `monitor.wire.snapshot`); one per site and chair, the latest."""
+
+    site: str
+    chair: str
+    saved_at: float
+    state: str  # JSON
+
+
+@dataclass(frozen=True, slots=True)
+class LoginEntry:
+    """A dashboard login session; one per token digest, the latest (a longer expiry, say)."""
+
+    token_digest: str  # SHA-256 of the cookie's token: the record never holds a usable token
+    user: str
+    role: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoginEnded:
+    """A logout: the login with this digest no longer exists."""
+
+    token_digest: str
+
+
+Entry = (
+    MessageEntry
+    | ReadingEntry
+    | AlarmEntry
+    | EventEntry
+    | SessionEntry
+    | SnapshotEntry
+    | LoginEntry
+    | LoginEnded
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session's readings and alarm transitions, each in time order (chair timeline)."""
+
+    session: SessionEntry | None
+    readings: list[ReadingEntry]
+    alarms: list[AlarmEntry]
+
+
+class Recorder(Protocol):
+    """The record, whatever holds it. `append` is all-or-nothing and may block (a backend on
+    disk is called from a worker thread, see `monitor.record.writer`); reads may run beside it."""
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        """Store `entries` in order, all or none; raise RecordError when that cannot be done."""
+        ...
+
+    def session(self, session: str) -> SessionRecord:
+        """A session's summary (None when never seen), readings and alarms."""
+        ...
+
+    def sessions(self, site: str | None = None) -> list[SessionEntry]:
+        """Every session (of `site`), by admission time."""
+        ...
+
+    def snapshots(self, site: str) -> list[SnapshotEntry]:
+        """Each chair's latest snapshot at `site`, by chair name."""
+        ...
+
+    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
+        """Inbound messages (of `site`) in arrival order, as `replay` runs them again."""
+        ...
+
+    def messages(
+        self, *, chair: str | None = None, outcome: str | None = None
+    ) -> list[MessageEntry]:
+        """Inbound messages, in arrival order, of `chair` and/or with `outcome`."""
+        ...
+
+    def readings(
+        self, *, chair: str | None = None, session: str | None = None
+    ) -> list[ReadingEntry]:
+        """Readings in the order they were appended."""
+        ...
+
+    def alarms(
+        self, *, chair: str | None = None, session: str | None = None, kind: str | None = None
+    ) -> list[AlarmEntry]:
+        """Alarm transitions in the order they were appended."""
+        ...
+
+    def events(self, *, session: str | None = None, type: str | None = None) -> list[EventEntry]:
+        """Other events in the order they were appended."""
+        ...
+
+    def login(self, token_digest: str, now: float) -> LoginEntry | None:
+        """The login with this digest, when it exists and has not expired by `now`."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend; appending after this is an error."""
+        ...
