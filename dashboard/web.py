@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from dashboard.auth import COOKIE, Accounts, Sessions, User
 from dashboard.hub import Hub, Viewer
 from monitor.wire.payloads import format_event_time
+from monitor.wire.station import station_tables
 from monitor.wire.topics import Inbound
 
 STATIC = Path(__file__).parent / "static"
@@ -133,7 +134,8 @@ def _websocket_endpoint(dashboard: Dashboard) -> Any:
         hub = dashboard.hub
         hub.viewers.add(viewer)
         hello = {"type": "hello", "user": {"name": user.name, "role": user.role.value},
-                 "site": dashboard.site, "audio_pause_s": AUDIO_PAUSE_S}  # fmt: skip
+                 "site": dashboard.site, "audio_pause_s": AUDIO_PAUSE_S,
+                 "tables": station_tables(audio_pause_s=AUDIO_PAUSE_S)}  # fmt: skip
         hub.welcome(viewer, hello)
         try:
             await _serve_viewer(dashboard, websocket, viewer, user)
