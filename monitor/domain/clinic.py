@@ -1,8 +1,20 @@
-"""The chairs of one site: routes each input to its chair and lets time act on all of them."""
+"""The site: the one door into the core. Every inbound item and every clock tick of a site goes
+through `Clinic`, and what happened comes back as reports (a chair's events, or the site's own).
+
+How this works: a chair's input goes to its chair; an input for a chair the site is not
+configured with is refused here, as an event, not raised. Site-level inputs (a pager's reply)
+go to the site policies (paging is one) in turn until one takes it; none taking it is a refusal
+too. Every report, from an input or a tick, is shown to each policy, which may answer with
+reports of its own (a page to send, say). Pure like the rest of the core: wall time is an
+argument, nothing here does I/O, so the same inputs give the same reports.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
 
 from monitor.domain.chair import Chair, ChairState
 from monitor.domain.commands import Input
@@ -11,19 +23,115 @@ from monitor.domain.limits import DEFAULT_LIMITS, Limits
 
 
 class UnknownChair(LookupError):
-    """A message named a chair this clinic is not configured with."""
+    """A chair this clinic is not configured with."""
+
+
+@dataclass(frozen=True, slots=True)
+class PagerAnswer:
+    """A pager holder's reply to a page (accept or decline)."""
+
+    ts: float
+    pager: str
+    page: str
+    accept: bool
+
+
+SiteInput = PagerAnswer
+
+
+class Refusal(StrEnum):
+    """Why the site refused an input before any chair saw it."""
+
+    UNKNOWN_CHAIR = "unknown_chair"
+    UNMATCHED = "unmatched"  # a site input no policy takes (a reply to no page of ours)
+
+
+@dataclass(frozen=True, slots=True)
+class InputRefused:
+    """The site refused an input; `ts` is the wall time it arrived."""
+
+    ts: float
+    refusal: Refusal
+    reason: str
+
+
+SiteEvent = Event | InputRefused
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What happened at one chair (or, with `chair` None, at the site) in one step."""
+
+    chair: str | None
+    events: Sequence[SiteEvent] = ()
+
+
+class SitePolicy(Protocol):
+    """Site-level logic beside the chairs (paging): pure, given the reports and the time."""
+
+    def take(self, item: SiteInput, *, wall: float) -> list[Report] | None:
+        """Handle a site input, or None when it is not this policy's."""
+        ...
+
+    def observe(self, reports: Sequence[Report], *, wall: float) -> list[Report]:
+        """Reports of its own in answer to what happened."""
+        ...
+
+    def tick(self, *, wall: float) -> list[Report]:
+        """Let time act (timers)."""
+        ...
 
 
 class Clinic:
-    """Chairs by name. With `chairs` given, only those exist; otherwise a chair appears on its
-    first message."""
+    """Chairs by name, and the site policies. With `chairs` given, only those exist; otherwise
+    a chair appears on its first input."""
 
-    def __init__(self, *, limits: Limits = DEFAULT_LIMITS, chairs: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        chairs: Iterable[str] = (),
+        policies: Sequence[SitePolicy] = (),
+    ) -> None:
         self.limits = limits
         self.configured = frozenset(chairs)
+        self.policies = tuple(policies)
         self._chairs: dict[str, Chair] = {
             name: Chair(name, limits=limits) for name in sorted(self.configured)
         }
+
+    # The door ----------------------------------------------------------------------------
+
+    def handle(self, chair: str | None, item: Input | SiteInput, *, wall: float) -> list[Report]:
+        """Apply one input that arrived at wall time `wall`: for `chair`, or the site's own
+        when `chair` is None. Never raises for bad routing: that is an `InputRefused`."""
+        if isinstance(item, PagerAnswer):
+            reports = self._site_input(item, wall)
+        elif chair is None:
+            reason = f"a {type(item).__name__} input needs a chair"
+            reports = [Report(None, [InputRefused(wall, Refusal.UNMATCHED, reason)])]
+        else:
+            try:
+                target = self.chair(chair)
+            except UnknownChair as exc:
+                return [Report(chair, [InputRefused(wall, Refusal.UNKNOWN_CHAIR, str(exc))])]
+            reports = [Report(chair, target.handle(item, wall=wall))]
+        return reports + self._observed(reports, wall)
+
+    def tick(self, wall: float) -> list[Report]:
+        """Let wall time act on every chair and policy; only reports with events come back."""
+        reports = [Report(c.name, events) for c in self if (events := c.tick(wall))]
+        reports += self._observed(reports, wall)
+        for policy in self.policies:
+            reports += policy.tick(wall=wall)
+        return reports
+
+    def restore(self, state: ChairState) -> Chair:
+        """Put back a chair from its snapshot (after a restart)."""
+        chair = self._chairs[state.name] = Chair(state.name, limits=self.limits, state=state)
+        return chair
+
+    # Reading -----------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Chair]:
         """Chairs in name order (c01, c02, ...), as a screen lists them."""
@@ -33,6 +141,8 @@ class Clinic:
         return name in self._chairs
 
     def chair(self, name: str) -> Chair:
+        """The chair called `name` (made on first use when no chairs are configured). The shell
+        reads chairs through this; it changes them only through `handle` and `tick`."""
         chair = self._chairs.get(name)
         if chair is not None:
             return chair
@@ -42,13 +152,20 @@ class Clinic:
         chair = self._chairs[name] = Chair(name, limits=self.limits)
         return chair
 
-    def restore(self, state: ChairState) -> Chair:
-        """Put back a chair from a snapshot (after a restart)."""
-        chair = self._chairs[state.name] = Chair(state.name, limits=self.limits, state=state)
-        return chair
+    # Pieces ------------------------------------------------------------------------------
 
-    def handle(self, chair: str, item: Input, *, wall: float) -> list[Event]:
-        return self.chair(chair).handle(item, wall=wall)
+    def _site_input(self, item: SiteInput, wall: float) -> list[Report]:
+        for policy in self.policies:
+            taken = policy.take(item, wall=wall)
+            if taken is not None:
+                return taken
+        reason = "no page of this service matches (paging is not configured)"
+        return [Report(None, [InputRefused(wall, Refusal.UNMATCHED, reason)])]
 
-    def tick(self, wall: float) -> dict[str, list[Event]]:
-        return {chair.name: events for chair in self if (events := chair.tick(wall))}
+    def _observed(self, reports: list[Report], wall: float) -> list[Report]:
+        if not reports:
+            return []
+        answers: list[Report] = []
+        for policy in self.policies:
+            answers += policy.observe(reports, wall=wall)
+        return answers

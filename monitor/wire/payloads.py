@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.domain.clinic import PagerAnswer
 from monitor.domain.commands import (
     Acknowledge,
     Admit,
@@ -228,6 +229,9 @@ class PagerReplyIn(InboundModel):
     page: Annotated[str, Field(min_length=1, max_length=64)]
     reply: Literal["accept", "decline"]
 
+    def to_answer(self, pager: str) -> PagerAnswer:
+        return PagerAnswer(self.ts, pager, self.page, self.reply == "accept")
+
 
 SessionCommandIn = Annotated[AdmitIn | DischargeIn, Field(discriminator="command")]
 ChairCommandIn = Annotated[AcknowledgeIn | PauseAudioIn, Field(discriminator="command")]
@@ -265,6 +269,13 @@ def decode(kind: Inbound, payload: bytes) -> Input:
         raise PayloadError(f"{kind.value} messages do not go to a chair")
     result: Input = to_domain()
     return result
+
+
+def decode_reply(pager: str, payload: bytes) -> PagerAnswer:
+    """A pager's reply as the site's input; raise PayloadError with the reason."""
+    model = validate(Inbound.PAGER_REPLY, payload)
+    assert isinstance(model, PagerReplyIn)  # what the adapter for PAGER_REPLY validates to
+    return model.to_answer(pager)
 
 
 def _explain(exc: ValidationError) -> str:

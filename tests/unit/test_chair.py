@@ -10,8 +10,8 @@ from builders import T0, Bedside, admitted, infusing, kinds_raised, of_type, tra
 
 from monitor.domain.alarms import AlarmClass, AlarmKind, AlarmPriority, AlarmState, Finding
 from monitor.domain.chair import Chair
-from monitor.domain.clinic import Clinic, UnknownChair
-from monitor.domain.commands import Admit, DeviceReport
+from monitor.domain.clinic import Clinic
+from monitor.domain.commands import DeviceReport
 from monitor.domain.events import (
     AlarmTransition,
     ArtefactRecorded,
@@ -539,46 +539,17 @@ def test_handle_refuses_what_is_not_a_domain_input() -> None:
         chair.handle(SessionClosed(T0, "S1", None), wall=T0)
 
 
-# Clinic ---------------------------------------------------------------------------------------
-
-
-def test_a_clinic_routes_each_input_to_its_chair() -> None:
-    clinic = Clinic()
-
-    clinic.handle("c01", Reading(ts=T0, seq=1, sbp=190, dbp=100), wall=T0)
-    clinic.handle("c02", Reading(ts=T0, seq=1, sbp=120, dbp=80), wall=T0)
-
-    assert {c.name for c in clinic} == {"c01", "c02"}
-    assert AlarmKind.SBP_HIGH in clinic.chair("c01").state.board.alarms
-    assert clinic.chair("c02").state.board.alarms == {}
-
-
-def test_a_clinic_with_configured_chairs_refuses_others() -> None:
-    clinic = Clinic(chairs=["c01", "c02"])
-
-    with pytest.raises(UnknownChair, match="c09"):
-        clinic.handle("c09", Reading(ts=T0, hr=70), wall=T0)
-
-    assert "c09" not in clinic
-    assert "c01" in clinic
-
-
-def test_a_clinic_tick_reports_only_chairs_with_events() -> None:
-    clinic = Clinic(chairs=["c01", "c02"])
-    clinic.handle("c01", Admit(T0, "P-0001"), wall=T0)
-
-    events = clinic.tick(T0 + 61)
-
-    assert list(events) == ["c01"]
-    assert kinds_raised(events["c01"]) == {"hr_stale", "spo2_stale"}
+# Clinic (its door: tests/unit/pipeline/test_clinic_door.py) ---------------------------------
 
 
 def test_a_clinic_s_limits_reach_its_chairs() -> None:
     clinic = Clinic(limits=DEFAULT_LIMITS.with_overrides({"sbp_high": 170}))
 
-    events = clinic.handle("c01", Reading(ts=T0, sbp=175, dbp=90), wall=T0)
+    [report] = clinic.handle("c01", Reading(ts=T0, sbp=175, dbp=90), wall=T0)
 
-    assert kinds_raised(events) == {"sbp_high"}
+    assert kinds_raised([e for e in report.events if isinstance(e, AlarmTransition)]) == {
+        "sbp_high"
+    }
 
 
 def test_a_restored_chair_carries_on() -> None:

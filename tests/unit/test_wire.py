@@ -17,7 +17,7 @@ import pytest
 
 from monitor.domain.alarms import AlarmKind
 from monitor.domain.chair import Chair
-from monitor.domain.clinic import Clinic
+from monitor.domain.clinic import Clinic, InputRefused
 from monitor.domain.commands import (
     Acknowledge,
     Admit,
@@ -812,7 +812,8 @@ def clinic_and_events() -> tuple[Clinic, list[Event]]:
     clinic = Clinic()
     events: list[Event] = []
     for kind, body in SCRIPT:
-        events += clinic.handle(CHAIR, decode(kind, raw(body)), wall=body["ts"])
+        for report in clinic.handle(CHAIR, decode(kind, raw(body)), wall=body["ts"]):
+            events += [e for e in report.events if not isinstance(e, InputRefused)]
     return clinic, events
 
 

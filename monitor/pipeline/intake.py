@@ -1,0 +1,114 @@
+"""One inbound message, or one clock tick, through router, clinic, projector and scribe.
+
+Synchronous and clock-free like the core (wall time is an argument), so the async adapter
+around it stays thin: it publishes `outgoing`, hands `entries` to the record's writer, and
+counts and logs from `outcome`, `kind`, `reasons` and `reports`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from monitor.domain.chair import ChairState
+from monitor.domain.clinic import Clinic, InputRefused, Refusal, Report
+from monitor.domain.events import CommandRejected, ReadingRejected
+from monitor.domain.vitals import Reading
+from monitor.pipeline.projector import Projector
+from monitor.pipeline.router import Outcome, Refused, Router, chair_of
+from monitor.pipeline.scribe import Scribe
+from monitor.record.base import Entry
+from monitor.wire.outbound import Outgoing
+from monitor.wire.topics import Inbound
+
+STORED_OVERSIZED_BYTES = 4096  # what the journal keeps of a payload refused for its size
+_REFUSAL_OUTCOME = {
+    Refusal.UNKNOWN_CHAIR: Outcome.UNKNOWN_CHAIR,
+    Refusal.UNMATCHED: Outcome.UNMATCHED,
+}
+
+
+@dataclass(slots=True)
+class Result:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
+    outcome: Outcome = Outcome.ACCEPTED
+    kind: Inbound | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+class Intake:
+    def __init__(
+        self,
+        clinic: Clinic,
+        *,
+        site: str,
+        root: str,
+        heartbeat_s: float = 15.0,
+        snapshot_s: float = 5.0,
+        dump: Callable[[ChairState], str] | None = None,
+    ) -> None:
+        self.clinic, self.site, self.root = clinic, site, root
+        self.router = Router(site=site, root=root)
+        self.projector = Projector(clinic, site=site, root=root, heartbeat_s=heartbeat_s)
+        scribe_options = {"dump": dump} if dump is not None else {}
+        self.scribe = Scribe(clinic, site=site, snapshot_s=snapshot_s, **scribe_options)
+
+    def message(self, topic: str, payload: bytes, wall: float) -> Result:
+        """Handle one inbound message that arrived at wall time `wall`."""
+        routed = self.router.route(topic, payload)
+        if isinstance(routed, Refused):
+            kept = (
+                payload[:STORED_OVERSIZED_BYTES] if routed.outcome is Outcome.OVERSIZED else payload
+            )
+            return self._journal(Result(outcome=routed.outcome, kind=routed.kind,
+                                        reasons=[routed.reason]), topic, kept, wall)  # fmt: skip
+        reports = self.clinic.handle(routed.chair, routed.item, wall=wall)
+        result = Result(reports=reports, kind=routed.kind)
+        for report in reports:
+            for event in report.events:
+                if isinstance(event, InputRefused):
+                    result.outcome = _REFUSAL_OUTCOME[event.refusal]
+                    result.reasons.append(event.reason)
+                elif isinstance(event, CommandRejected | ReadingRejected):
+                    if result.outcome is Outcome.ACCEPTED:
+                        result.outcome = Outcome.REJECTED
+                    result.reasons.append(event.reason)
+        self._journal(result, topic, payload, wall)
+        if (
+            isinstance(routed.item, Reading)
+            and result.outcome is Outcome.ACCEPTED
+            and routed.chair is not None
+        ):
+            result.entries.append(
+                self.scribe.reading(self.clinic.chair(routed.chair), routed.item, wall)
+            )
+        result.entries += self.scribe.reports(reports, wall)
+        result.outgoing += self.projector.message(reports, wall)
+        return result
+
+    def tick(self, wall: float) -> Result:
+        """Let wall time act on the site: what changed goes out, snapshots due are taken."""
+        reports = self.clinic.tick(wall)
+        result = Result(reports=reports)
+        result.entries += self.scribe.reports(reports, wall)
+        result.entries += self.scribe.due(wall)
+        result.outgoing += self.projector.tick(reports, wall)
+        return result
+
+    def status(self, online: bool, wall: float | None) -> Outgoing:
+        return self.projector.status(online, wall)
+
+    def states(self, wall: float) -> list[Outgoing]:
+        return self.projector.states(wall)
+
+    def final_snapshots(self, wall: float) -> list[Entry]:
+        return self.scribe.final(wall)
+
+    def _journal(self, result: Result, topic: str, payload: bytes, wall: float) -> Result:
+        chair = chair_of(topic, self.root)
+        entry = self.scribe.message(topic, payload, wall, outcome=result.outcome,
+                                    kind=result.kind, chair=chair, reasons=result.reasons)  # fmt: skip
+        result.entries.insert(0, entry)
+        return result
