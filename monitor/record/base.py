@@ -9,12 +9,20 @@ Entries are plain frozen values made by the pure shell (`monitor.pipeline`); a b
 stores and reads them. Two backends now: `MemoryRecorder` (tests, replay) and `SqliteRecorder`
 (a clinic's single machine); both pass the same suite (`tests/unit/record_suite.py`), and a new
 backend joins by passing it too. Reads return entries in the order they were appended.
+
+What a backend can hold is checked before anything is stored (`check_batch`), the same way for
+every backend, so a batch one backend refuses every backend refuses: an object that is not an
+entry, a NaN (SQLite keeps it as NULL), a technical condition that is empty or holds a comma (kept
+as comma-joined text), event data that JSON cannot hold. Event data is read back as JSON gives it
+(tuples as lists, keys as strings).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 
@@ -173,7 +181,8 @@ class Recorder(Protocol):
         ...
 
     def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
-        """Inbound messages (of `site`) in arrival order, as `replay` runs them again."""
+        """Inbound messages (of `site`) in arrival order, as `replay` runs them again; read in
+        pages, so a long journal streams, and a message appended meanwhile may appear."""
         ...
 
     def messages(
@@ -203,5 +212,70 @@ class Recorder(Protocol):
         ...
 
     def close(self) -> None:
-        """Release the backend; appending after this is an error."""
+        """Release the backend; appending or reading after this raises RecordError. Closing
+        twice does nothing."""
         ...
+
+
+ENTRY_TYPES: tuple[type[Entry], ...] = (
+    MessageEntry,
+    ReadingEntry,
+    AlarmEntry,
+    EventEntry,
+    SessionEntry,
+    SnapshotEntry,
+    LoginEntry,
+    LoginEnded,
+)
+# The fields of each entry type that hold a float (annotations are strings here).
+_FLOAT_FIELDS = {t: tuple(f.name for f in fields(t) if "float" in str(f.type)) for t in ENTRY_TYPES}
+
+
+def check_batch(entries: Sequence[object]) -> None:
+    """Raise RecordError, naming the first entry that no backend can hold faithfully and why;
+    a backend calls this before it stores anything, which makes `append` all-or-nothing."""
+    for index, entry in enumerate(entries):
+        problem = _problem(entry)
+        if problem:
+            raise RecordError(f"entry {index} of the batch cannot be recorded: {problem}")
+
+
+def event_data_json(data: dict[str, Any]) -> str:
+    """`EventEntry.data` as the JSON text a backend keeps; RecordError when JSON cannot hold it."""
+    try:
+        return json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"event data is not JSON-ready: {exc}") from exc
+
+
+def _problem(entry: object) -> str | None:
+    kind = type(entry)
+    if kind not in _FLOAT_FIELDS:
+        return f"a {kind.__name__} is not an entry (one of {', '.join(t.__name__ for t in ENTRY_TYPES)})"
+    for name in _FLOAT_FIELDS[kind]:
+        value = getattr(entry, name)
+        if isinstance(value, float) and math.isnan(value):
+            return f"{kind.__name__}.{name} is NaN"
+    if isinstance(entry, ReadingEntry):
+        return _technical_problem(entry.technical)
+    if isinstance(entry, EventEntry):
+        return _data_problem(entry.data)
+    return None
+
+
+def _technical_problem(technical: object) -> str | None:
+    if not isinstance(technical, tuple) or not all(isinstance(t, str) for t in technical):
+        return f"ReadingEntry.technical must be a tuple of str, not {technical!r}"
+    if any(not t or "," in t for t in technical):
+        return f"ReadingEntry.technical {technical!r} holds an empty name or a comma"
+    return None
+
+
+def _data_problem(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return f"EventEntry.data must be a dict, not {type(data).__name__}"
+    try:
+        event_data_json(data)
+    except RecordError as exc:
+        return str(exc)
+    return None
