@@ -1,138 +1,14 @@
-// The session view (/session/<chair>): the whole current (or last) session of one chair on one
-// chart (vitals against time, limits, baseline band, infusion and recovery windows, alarm
-// markers) and every alarm transition in a table. Everything from the network goes in with
-// textContent or as SVG attributes, never as markup.
+// The session view's chart: the whole session of one chair against time, BP and HR in one panel
+// and SpO2 below, with the limits, the baseline band, the infusion and recovery windows and a
+// marker per alarm transition. Everything from the network goes in as SVG attributes or text.
 
-import { kindLabel } from "./alarm-kinds.js";
+import { linePath } from "./chart.js";
+import { $, el, svgEl } from "./dom.js";
+import { parseTime, timeText } from "./time.js";
 
-const CHAIR_NAME = /^[A-Za-z0-9_-]{1,32}$/;
-const REFRESH_MS = 10000; // a live session keeps drawing itself
 const GAP_S = { hr: 60, spo2: 60, sbp: 1500, dbp: 1500 }; // longer than this: the line breaks
-const MARKS = { high: "***", medium: "**", low: "*" };
-const SVG_NS = "http://www.w3.org/2000/svg";
 const M = { left: 64, right: 120, top: 40, bottom: 36, gap: 34 }; // chart margins (px)
 const BP_PANEL = 0.7; // share of the plot height for BP and HR; SpO2 gets the rest
-
-const $ = (id) => document.getElementById(id);
-let lastView = null;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value !== null && value !== undefined) node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-function svgEl(tag, attrs = {}, text) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function parseTime(value) {
-  if (typeof value === "number") return value;
-  if (typeof value !== "string") return null;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? null : ms / 1000;
-}
-
-function timeText(epochS, withSeconds = true) {
-  if (!Number.isFinite(epochS)) return "";
-  const opts = { hour: "2-digit", minute: "2-digit", hour12: false };
-  if (withSeconds) opts.second = "2-digit";
-  return new Date(epochS * 1000).toLocaleTimeString([], opts);
-}
-
-function chairFromPath() {
-  const parts = location.pathname.split("/").filter(Boolean);
-  const name = decodeURIComponent(parts[parts.length - 1] || "");
-  return CHAIR_NAME.test(name) ? name : null;
-}
-
-// Loading -----------------------------------------------------------------------------------------
-
-async function load(chair) {
-  let response;
-  try {
-    response = await fetch(`/api/dashboard/session/${encodeURIComponent(chair)}`,
-      { cache: "no-store", headers: { Accept: "application/json" } });
-  } catch (err) {
-    return showError("The dashboard server cannot be reached. The chart below may be out of date.");
-  }
-  if (response.status === 401) return location.assign("/login");
-  if (response.status === 404) return showError(`Chair ${chair} has not reported yet.`);
-  if (!response.ok) return showError(`The server answered ${response.status}.`);
-  let view;
-  try {
-    view = await response.json();
-  } catch (err) {
-    return showError("The server's answer could not be read.");
-  }
-  $("session-error").hidden = true;
-  lastView = view;
-  render(view);
-  $("updated").textContent = `updated ${timeText(Date.now() / 1000)}`;
-}
-
-function showError(text) {
-  const box = $("session-error");
-  box.textContent = text;
-  box.hidden = false;
-}
-
-// Title and facts ---------------------------------------------------------------------------------
-
-function render(view) {
-  const state = view.chair || {};
-  renderTitle(state);
-  renderFacts(state);
-  drawChart(view);
-  renderTable(view.alarms || []);
-}
-
-function renderTitle(state) {
-  const title = `Chair ${state.chair || "?"}${state.patient ? ` · ${state.patient}` : ""}`;
-  $("session-title").textContent = title;
-  document.title = `Infusion monitor: ${title}`;
-  const status = $("session-status");
-  const parts = [el("span", {}, `phase ${state.phase || "unknown"}`)];
-  const r = state.recovery;
-  if (r) {
-    const words = { watching: "watching for return to baseline", recovered: "back to baseline",
-      overdue: "OVERDUE: not back to baseline in the window", recovered_late: "back to baseline, late",
-      cannot_assess: "cannot be assessed", discharged_unconfirmed: "discharged before it was confirmed" };
-    const at = r.recovered_at ? ` at ${timeText(parseTime(r.recovered_at))}` : "";
-    parts.push(" · recovery: ", el("span", { class: r.status }, `${words[r.status] || r.status}${at}`));
-    if (r.reason) parts.push(" ", el("span", { class: "session-reason" }, `(${r.reason})`));
-  }
-  status.replaceChildren(...parts);
-}
-
-function renderFacts(state) {
-  const facts = [];
-  const b = state.baseline;
-  if (b) {
-    const noBp = b.missing ? `no BP (${b.missing})` : "BP not yet known";
-    const bp = b.sbp && b.dbp ? `${Math.round(b.sbp)}/${Math.round(b.dbp)} mmHg` : noBp;
-    const hr = b.hr ? `, HR ${Math.round(b.hr)}` : "";
-    const spo2 = b.spo2 ? `, SpO₂ ${Math.round(b.spo2)} %` : "";
-    facts.push(`Baseline ${bp}${hr}${spo2} (${b.source}, ${b.nibp_readings} BP readings${b.frozen ? ", frozen" : ""})`);
-  }
-  const inf = state.infusion;
-  if (inf && inf.started_at) {
-    const stop = inf.stopped_at ? ` to ${timeText(parseTime(inf.stopped_at))}` : " (running)";
-    const drug = inf.drug ? `${inf.drug}${inf.dose_mg_per_kg ? ` ${inf.dose_mg_per_kg} mg/kg` : ""}, ` : "";
-    const planned = inf.planned_minutes ? ` of ${inf.planned_minutes} planned` : "";
-    facts.push(`Infusion ${drug}${timeText(parseTime(inf.started_at))}${stop}, ${inf.running_minutes.toFixed(1)} min${planned}`);
-  }
-  if (state.device) facts.push(`Monitor ${state.device.device || ""} ${state.device.state}`.replace("  ", " "));
-  $("session-facts").textContent = facts.join(" · ");
-}
-
-// The chart ---------------------------------------------------------------------------------------
 
 /** Everything the chart needs, in epoch seconds and plain numbers. */
 function chartModel(view) {
@@ -155,7 +31,7 @@ function chartModel(view) {
     baseline: state.baseline || {}, tolerance: limits.recovery_tolerance ?? 0.2 };
 }
 
-function drawChart(view) {
+export function drawChart(view) {
   const svg = $("session-chart");
   const width = Math.max(640, svg.parentElement.clientWidth - 16);
   const height = Math.max(420, Math.min(680, Math.round(window.innerHeight * 0.62)));
@@ -303,7 +179,7 @@ function drawVitals(g, m, x, bp, spo2) {
   const series = [["dbp", bp], ["sbp", bp], ["hr", bp], ["spo2", spo2]];
   for (const [vital, p] of series) {
     const points = (m.history[vital] || []).filter((q) => Number.isFinite(q[0]) && Number.isFinite(q[1]));
-    const d = pathData(points, x, p.y, GAP_S[vital]);
+    const d = linePath(points, x, p.y, { gapS: GAP_S[vital], digits: 1 });
     if (d) g.append(svgEl("path", { class: `chart-line ${vital}`, "data-vital": vital, d }));
     if (vital === "sbp" || vital === "dbp") {
       for (const [t, v] of points) {
@@ -313,16 +189,6 @@ function drawVitals(g, m, x, bp, spo2) {
       }
     }
   }
-}
-
-function pathData(points, x, y, gapS) {
-  let d = "";
-  let last = null;
-  for (const [t, v] of points) {
-    d += `${last === null || t - last > gapS ? "M" : "L"}${x(t).toFixed(1)} ${y(v).toFixed(1)}`;
-    last = t;
-  }
-  return d;
 }
 
 /** A tick per alarm transition in the lane above the chart; a raise also runs down the chart. */
@@ -358,48 +224,3 @@ function renderLegend() {
     return el("span", {}, swatch, label);
   }));
 }
-
-// The alarm table ---------------------------------------------------------------------------------
-
-function renderTable(alarms) {
-  const body = $("alarm-table").querySelector("tbody");
-  $("alarm-empty").hidden = alarms.length > 0;
-  body.replaceChildren(...alarms.map((a) => el("tr", { "data-alarm": a.alarm || "",
-    "data-priority": a.priority || "", "data-state": a.state || "" },
-  el("td", { class: "time" }, timeText(parseTime(a.ts))),
-  el("td", {}, kindLabel(a.kind), " ", el("code", { class: "kind" }, a.kind || "")),
-  el("td", { class: "priority" }, `${MARKS[a.priority] || ""} ${(a.priority || "").toUpperCase()}`.trim()),
-  el("td", {}, a.state || ""),
-  el("td", {}, a.text || "", ...(a.note ? [el("br"), el("small", { class: "note" }, a.note)] : [])),
-  el("td", {}, a.acknowledged_by || ""),
-  el("td", { class: "time" }, timeText(parseTime(a.acknowledged_at))))));
-}
-
-/** Opened from the station in its own tab: close it, the station is still there behind it. */
-function backToStation(event) {
-  if (history.length > 1) return; // reached by navigation: follow the link
-  event.preventDefault();
-  window.close();
-  setTimeout(() => location.assign("/"), 200); // the browser would not close it
-}
-
-// Start -------------------------------------------------------------------------------------------
-
-function start() {
-  const chair = chairFromPath();
-  if (!chair) {
-    showError("This address names no chair: open a session from the dashboard.");
-    return;
-  }
-  $("session-title").textContent = `Chair ${chair}`;
-  $("refresh").addEventListener("click", () => load(chair));
-  $("back-link").addEventListener("click", backToStation);
-  window.addEventListener("resize", () => lastView && drawChart(lastView));
-  load(chair);
-  setInterval(() => {
-    const phase = lastView && lastView.chair && lastView.chair.phase;
-    if (!document.hidden && phase !== "discharged" && phase !== "empty") load(chair);
-  }, REFRESH_MS);
-}
-
-start();

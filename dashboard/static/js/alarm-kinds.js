@@ -1,5 +1,8 @@
-// Alarm kinds in words, for the station and the session view. An alarm's own `text` says what
-// happened ("SBP 186 > 180 mmHg"); these name the kind where a kind is shown.
+// Alarms in words and marks, for the station and the session view. An alarm's own `text` says
+// what happened ("SBP 186 > 180 mmHg"); these name the kind where a kind is shown.
+
+// A priority's second cue beside its colour and word, for those who cannot tell the colours.
+export const PRIORITY_MARKS = { high: "***", medium: "**", low: "*" };
 
 export const KIND_LABELS = {
   sbp_high: "SBP high",

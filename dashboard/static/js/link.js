@@ -1,0 +1,173 @@
+// The websocket to the dashboard server, its reconnects, and the red banner that says when the
+// screen may be out of date: the socket closed, nothing heard for STALE_LINK_MS (the server pings
+// every 2 s), the broker unreachable, or the monitoring service down. While it is up every tile
+// says STALE and the station sounds the "link lost" pattern instead of the chairs' tones.
+
+import { failPending } from "./actions.js";
+import { clearChairs } from "./chairs.js";
+import { $, el, setData, setText } from "./dom.js";
+import { updateTone } from "./sound.js";
+import { station } from "./state.js";
+import { tickStale } from "./tiles.js";
+
+const STALE_LINK_MS = 5000; // nothing heard for this long: the banner goes up
+const DEAD_LINK_MS = 10000; // nothing heard for this long: drop the socket and reconnect
+const BACKOFF_S = [1, 2, 4, 5]; // reconnect delays, then 5 s for ever
+const SERVICE_UNKNOWN_GRACE_MS = 10000; // "no word from the service" only after this long
+
+// The banner ---------------------------------------------------------------------------------
+
+/** What makes the screen untrustworthy now, worst first. */
+function linkProblems(nowMs) {
+  const problems = [];
+  const link = station.link;
+  if (!station.socketOpen && !station.everOpened && nowMs < STALE_LINK_MS) return problems;
+  if (!station.socketOpen || nowMs - station.lastHeard > STALE_LINK_MS) {
+    problems.push({ code: "connection", short: "connection lost",
+      text: "Connection to the dashboard server lost", detail: reconnectDetail(nowMs) });
+    return problems;
+  }
+  if (link && link.broker === false) {
+    problems.push({ code: "broker", short: "broker unreachable",
+      text: "The dashboard cannot reach the MQTT broker", detail: "" });
+  }
+  const service = link ? link.service : "unknown";
+  if (service === "offline" || service === "silent") {
+    problems.push({ code: "service", short: "monitoring service down",
+      text: "The monitoring service is not running — alarms are not being raised",
+      detail: (link && link.detail) || "" });
+  } else if (service !== "online" && nowMs - station.connectedAt > SERVICE_UNKNOWN_GRACE_MS) {
+    problems.push({ code: "service-unknown", short: "monitoring service not heard from",
+      text: "No word from the monitoring service — alarms may not be raised",
+      detail: (link && link.detail) || "" });
+  }
+  return problems;
+}
+
+function reconnectDetail(nowMs) {
+  if (station.socketOpen) return "Nothing heard from the server: reconnecting…";
+  if (station.reconnectAt === null) return "Connecting…";
+  const left = Math.max(0, Math.ceil((station.reconnectAt - nowMs) / 1000));
+  return left > 0 ? `Reconnecting in ${left} s…` : "Reconnecting…";
+}
+
+export function updateLink() {
+  const nowMs = performance.now();
+  const problems = linkProblems(nowMs);
+  const changed = problems.map((p) => p.code).join() !== station.problems.map((p) => p.code).join();
+  station.problems = problems;
+  const banner = $("link-warning");
+  banner.hidden = problems.length === 0;
+  banner.dataset.reason = problems.map((p) => p.code).join(" ");
+  setData(document.body, "link", problems.length ? problems[0].code : "ok");
+  const lines = problems.map((p) => el("span", { class: "reason" }, p.text));
+  const text = $("link-warning-text");
+  if (text.textContent !== problems.map((p) => p.text).join("")) text.replaceChildren(...lines);
+  setText($("link-warning-detail"), problems.map((p) => p.detail).filter(Boolean).join(" · "));
+  if (changed) {
+    for (const entry of station.chairs.values()) tickStale(entry);
+    updateTone();
+  }
+}
+
+function onLinkMessage(message) {
+  station.link = message;
+  updateLink();
+}
+
+// The websocket ------------------------------------------------------------------------------
+
+function socketUrl() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}/ws`;
+}
+
+/** Open the websocket; `handlers` maps a message type to what takes it ("link" and "ping" are
+ * this module's). Every (re)connection starts from nothing: its own hello, then its chairs. */
+export function connect(handlers) {
+  station.reconnectAt = null;
+  let socket;
+  try {
+    socket = new WebSocket(socketUrl());
+  } catch (err) {
+    scheduleReconnect(handlers, false);
+    return;
+  }
+  station.socket = socket;
+  let opened = false;
+  socket.addEventListener("open", () => {
+    if (station.socket !== socket) return;
+    opened = true;
+    station.everOpened = true;
+    station.socketOpen = true;
+    station.attempt = 0;
+    station.connectedAt = station.lastHeard = performance.now();
+    station.link = null;
+    clearChairs(); // rebuilt from this connection's messages only
+    updateLink();
+  });
+  socket.addEventListener("message", (event) => {
+    if (station.socket === socket) onMessage(handlers, event.data);
+  });
+  socket.addEventListener("close", (event) => {
+    if (station.socket !== socket) return;
+    dropSocket();
+    if (event.code === 4401) {
+      location.assign("/login");
+      return;
+    }
+    scheduleReconnect(handlers, !opened);
+  });
+}
+
+/** A half-open connection never closes by itself: drop one that has been silent too long. */
+export function dropDeadLink(handlers) {
+  if (station.socketOpen && performance.now() - station.lastHeard > DEAD_LINK_MS) {
+    dropSocket();
+    scheduleReconnect(handlers, false);
+  }
+}
+
+/** Forget the current socket (closed, or silent for too long) and fail what awaited an answer. */
+function dropSocket() {
+  const socket = station.socket;
+  station.socket = null;
+  station.socketOpen = false;
+  failPending("the connection to the dashboard server was lost");
+  if (socket && socket.readyState <= WebSocket.OPEN) socket.close();
+  updateLink();
+}
+
+function scheduleReconnect(handlers, neverOpened) {
+  const delay = BACKOFF_S[Math.min(station.attempt, BACKOFF_S.length - 1)];
+  station.attempt += 1;
+  station.reconnectAt = performance.now() + delay * 1000;
+  setTimeout(() => connect(handlers), delay * 1000);
+  // The server refuses the socket of a logged-out browser before it opens; a refused socket
+  // looks like a network failure, so ask the page itself whether we are still logged in.
+  if (neverOpened) checkLoggedIn();
+}
+
+async function checkLoggedIn() {
+  try {
+    const response = await fetch("/", { redirect: "manual", cache: "no-store" });
+    if (response.type === "opaqueredirect" || response.status === 401) location.assign("/login");
+  } catch (err) {
+    // The server is unreachable: the banner already says so.
+  }
+}
+
+function onMessage(handlers, text) {
+  station.lastHeard = performance.now();
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch (err) {
+    return;
+  }
+  if (!message || typeof message !== "object") return;
+  const all = { ...handlers, link: onLinkMessage, ping: () => {} };
+  const handler = Object.hasOwn(all, message.type) ? all[message.type] : null;
+  if (handler) handler(message);
+  if (station.problems.length) updateLink(); // heard again: the banner may come down now
+}

@@ -1,0 +1,43 @@
+// The one store of the browser's state: every module reads and writes here, none keeps its own.
+//
+// `station` is the nurses' station (index.html), `sessionPage` the session view (session.html);
+// each page uses its own part. The server's rules (`station.rules`) come in its `hello` and are
+// replaced by the next one (see rules.js).
+
+export const station = {
+  user: null, // {name, role} from hello
+  site: "",
+  rules: null, // the server's tables, as rules.js keeps them; null until the first hello
+  chairs: new Map(), // chair name -> entry (see chairs.js)
+  link: null, // the last "link" message
+  socket: null,
+  socketOpen: false,
+  everOpened: false, // before the first connection, the banner waits for STALE_LINK_MS
+  connectedAt: 0,
+  lastHeard: performance.now(),
+  attempt: 0,
+  reconnectAt: null,
+  nextId: 1,
+  pending: new Map(), // action id -> {chair, key, label, timer}
+  problems: [], // what makes the screen untrustworthy now (see link.js)
+  sound: { ctx: null, current: "none", nextAt: 0, bursts: [] },
+  confirming: { onYes: null, timer: null }, // the open confirmation question
+  admitting: { onAdmit: null }, // the open admit dialog
+};
+
+export const sessionPage = {
+  lastView: null, // the last session view the server sent
+};
+
+const CAN_ACT = ["nurse", "admin"];
+
+/** May the logged-in user act (an auditor may only look)? */
+export function canAct() {
+  return !station.user || CAN_ACT.includes(station.user.role);
+}
+
+/** Is an action `key` ("admit", "ack:<alarm id>", ...) of `chair` waiting for its result? */
+export function isPending(chair, key) {
+  for (const p of station.pending.values()) if (p.chair === chair && p.key === key) return true;
+  return false;
+}
