@@ -19,6 +19,7 @@ from monitor.record.base import (
     SnapshotEntry,
 )
 from monitor.record.memory import MemoryRecorder
+from monitor.record.sqlite import SqliteRecorder
 
 __all__ = [
     "AlarmEntry",
@@ -34,4 +35,36 @@ __all__ = [
     "SessionEntry",
     "SessionRecord",
     "SnapshotEntry",
+    "SqliteRecorder",
+    "check_url",
+    "open_recorder",
 ]
+
+SQLITE = "sqlite:///"
+MEMORY = "memory://"
+ACCEPTED = "sqlite:///PATH, sqlite:///:memory: or memory://"
+
+
+def open_recorder(url: str) -> Recorder:
+    """The record `url` names: `sqlite:///PATH` (a relative PATH, or `sqlite:////abs/path`),
+    `sqlite:///:memory:`, or `memory://`.
+
+    Raises:
+        RecordError: the URL names no backend this program has, or the record cannot be opened.
+    """
+    try:
+        check_url(url)
+    except ValueError as exc:
+        raise RecordError(str(exc)) from exc
+    if url == MEMORY:
+        return MemoryRecorder()
+    return SqliteRecorder(url.removeprefix(SQLITE))
+
+
+def check_url(url: str) -> None:
+    """Raise ValueError, saying what to write instead, unless `open_recorder` accepts `url`;
+    opens nothing (for validating settings)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("PostgreSQL is not supported yet; use sqlite:///PATH")
+    if url != MEMORY and (not url.startswith(SQLITE) or url == SQLITE):
+        raise ValueError(f"{url!r} names no record: use {ACCEPTED}")

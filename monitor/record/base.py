@@ -12,8 +12,8 @@ backend joins by passing it too. Reads return entries in the order they were app
 
 What a backend can hold is checked before anything is stored (`check_batch`), the same way for
 every backend, so a batch one backend refuses every backend refuses: an object that is not an
-entry, a NaN (SQLite keeps it as NULL), a technical condition that is empty or holds a comma (kept
-as comma-joined text), event data that JSON cannot hold. Event data is read back as JSON gives it
+entry, a NaN (SQLite keeps it as NULL), a sequence number over 64 bits, a technical condition that
+is empty or holds a comma (kept as comma-joined text), event data that JSON cannot hold. Event data is read back as JSON gives it
 (tuples as lists, keys as strings).
 """
 
@@ -235,7 +235,7 @@ def check_batch(entries: Sequence[object]) -> None:
     """Raise RecordError, naming the first entry that no backend can hold faithfully and why;
     a backend calls this before it stores anything, which makes `append` all-or-nothing."""
     for index, entry in enumerate(entries):
-        problem = _problem(entry)
+        problem = entry_problem(entry)
         if problem:
             raise RecordError(f"entry {index} of the batch cannot be recorded: {problem}")
 
@@ -248,7 +248,8 @@ def event_data_json(data: dict[str, Any]) -> str:
         raise RecordError(f"event data is not JSON-ready: {exc}") from exc
 
 
-def _problem(entry: object) -> str | None:
+def entry_problem(entry: object) -> str | None:
+    """Why no backend can hold `entry` faithfully, or None when any can."""
     kind = type(entry)
     if kind not in _FLOAT_FIELDS:
         return f"a {kind.__name__} is not an entry (one of {', '.join(t.__name__ for t in ENTRY_TYPES)})"
@@ -257,6 +258,8 @@ def _problem(entry: object) -> str | None:
         if isinstance(value, float) and math.isnan(value):
             return f"{kind.__name__}.{name} is NaN"
     if isinstance(entry, ReadingEntry):
+        if entry.seq is not None and not -(2**63) <= entry.seq < 2**63:
+            return f"ReadingEntry.seq {entry.seq} does not fit in 64 bits"
         return _technical_problem(entry.technical)
     if isinstance(entry, EventEntry):
         return _data_problem(entry.data)

@@ -171,6 +171,11 @@ class RecorderSuite:
 
         assert tuple(r.hr for r in recorder.readings()) == values
 
+    def test_a_sequence_number_keeps_all_64_bits(self, recorder: Recorder) -> None:
+        recorder.append([replace(READING, seq=n) for n in (2**63 - 1, -(2**63), 0)])
+
+        assert [r.seq for r in recorder.readings()] == [2**63 - 1, -(2**63), 0]
+
     def test_alarms_come_back_with_every_field(self, recorder: Recorder) -> None:
         recorder.append([ALARM, BARE_ALARM])
 
@@ -429,6 +434,7 @@ class RecorderSuite:
             pytest.param({"topic": "x"}, id="a-dict"),
             pytest.param(replace(READING, hr=math.nan), id="nan"),
             pytest.param(replace(ALARM, value=math.nan), id="nan-alarm-value"),
+            pytest.param(replace(READING, seq=2**63), id="seq-over-64-bits"),
             pytest.param(replace(READING, technical=("nibp_failed,x",)), id="comma"),
             pytest.param(replace(READING, technical=("",)), id="empty-technical"),
             pytest.param(replace(READING, technical=["leads_off"]), id="technical-list"),

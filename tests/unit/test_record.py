@@ -2,20 +2,85 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from record_suite import RecorderSuite
 
-from monitor.record import MemoryRecorder, Recorder
+from monitor.record import (
+    MemoryRecorder,
+    Recorder,
+    RecordError,
+    SqliteRecorder,
+    check_url,
+    open_recorder,
+)
 
 
-@pytest.fixture(params=["memory"])
-def recorder(request: pytest.FixtureRequest) -> Iterator[Recorder]:
-    backend: Recorder = MemoryRecorder()
+def _open(backend: str, folder: Path) -> Recorder:
+    if backend == "memory":
+        return MemoryRecorder()
+    if backend == "sqlite":
+        return SqliteRecorder(folder / "record" / "audit.db")
+    return SqliteRecorder(":memory:")
+
+
+@pytest.fixture(params=["memory", "sqlite", "sqlite-memory"])
+def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Recorder]:
+    backend = _open(request.param, tmp_path)
     yield backend
     backend.close()
 
 
 class TestRecorder(RecorderSuite):
-    """The suite, run once per backend (`[memory]`, ...)."""
+    """The suite, run once per backend: `[memory]`, `[sqlite]` (a file), `[sqlite-memory]`."""
+
+
+# Which backend a setting names ----------------------------------------------------------------
+
+
+def test_a_url_names_its_backend(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    opened = [
+        open_recorder("memory://"),
+        open_recorder("sqlite:///:memory:"),
+        open_recorder(f"sqlite:///{path}"),
+    ]
+
+    assert [type(r) for r in opened] == [MemoryRecorder, SqliteRecorder, SqliteRecorder]
+    assert [getattr(r, "path", None) for r in opened] == [None, ":memory:", str(path)]
+    assert path.exists()
+    for recorder in opened:
+        recorder.close()
+
+
+POSTGRES = "PostgreSQL is not supported yet; use sqlite:///PATH"
+NO_RECORD = "names no record: use sqlite:///PATH, sqlite:///:memory: or memory://"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://monitor@db/audit", POSTGRES),
+        ("postgres://db/audit", POSTGRES),
+        ("mysql://db/audit", NO_RECORD),
+        ("sqlite:///", NO_RECORD),  # no path: never an in-memory record by accident
+        ("sqlite://audit.db", NO_RECORD),
+        ("memory://anything", NO_RECORD),
+        ("audit.db", NO_RECORD),
+        ("", NO_RECORD),
+    ],
+)
+def test_a_url_that_names_no_backend_says_what_would(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_url(url)
+    with pytest.raises(RecordError, match=re.escape(message)):
+        open_recorder(url)
+
+
+def test_checking_a_url_opens_nothing(tmp_path: Path) -> None:
+    check_url(f"sqlite:///{tmp_path}/not/made/audit.db")
+
+    assert not (tmp_path / "not").exists()
