@@ -4,19 +4,56 @@ Every number here is clinic policy. A clinic overrides any of them in its config
 admission may override them again for that session. Safety rule 6: each limit has a clinical range
 (`RANGES`) and a value outside it is refused with the range in the message, so a typo (sbp_low 9,
 sbp_high 1800) cannot silently switch an alarm off. `Limits.check` also keeps each high limit
-above its low one.
+above its low one. `Limit` names each field, so a rule or a range that names a limit is checked
+by the type checker, and a name from configuration is refused unless it is one of them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 
 class LimitsError(ValueError):
     """An override names an unknown limit or gives a value outside its clinical range."""
+
+
+class Limit(StrEnum):
+    """The name of each limit: one member per field of `Limits` (a test holds them equal)."""
+
+    SBP_HIGH = "sbp_high"
+    SBP_LOW = "sbp_low"
+    DBP_HIGH = "dbp_high"
+    HR_HIGH = "hr_high"
+    HR_LOW = "hr_low"
+    SPO2_LOW = "spo2_low"
+    SPO2_CRITICAL = "spo2_critical"
+    SBP_RISE = "sbp_rise"
+    DBP_RISE = "dbp_rise"
+    PREINFUSION_SBP_WARN = "preinfusion_sbp_warn"
+    PREINFUSION_DBP_WARN = "preinfusion_dbp_warn"
+    PREINFUSION_SBP_STOP = "preinfusion_sbp_stop"
+    PREINFUSION_DBP_STOP = "preinfusion_dbp_stop"
+    HR_DELAY_S = "hr_delay_s"
+    SPO2_DELAY_S = "spo2_delay_s"
+    BP_HYSTERESIS_MMHG = "bp_hysteresis_mmhg"
+    HR_HYSTERESIS_PER_MIN = "hr_hysteresis_per_min"
+    SPO2_HYSTERESIS_PCT = "spo2_hysteresis_pct"
+    BP_WORSE_MMHG = "bp_worse_mmhg"
+    HR_WORSE_PER_MIN = "hr_worse_per_min"
+    SPO2_WORSE_PCT = "spo2_worse_pct"
+    RECOVERY_TOLERANCE = "recovery_tolerance"
+    RECOVERY_WINDOW_S = "recovery_window_s"
+    RECOVERY_READINGS = "recovery_readings"
+    RECOVERY_CUFF_SPACING_S = "recovery_cuff_spacing_s"
+    RECOVERY_SPO2_MIN = "recovery_spo2_min"
+    RECOVERY_SPO2_DROP = "recovery_spo2_drop"
+    BASELINE_SPREAD_MMHG = "baseline_spread_mmhg"
+    CONTINUOUS_STALE_S = "continuous_stale_s"
+    NIBP_STALE_S = "nibp_stale_s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,32 +101,30 @@ class Limits:
 
     def with_overrides(self, overrides: Mapping[str, float]) -> Limits:
         """Return these limits with `overrides` applied; raise LimitsError naming what is wrong."""
-        known = {f.name for f in fields(self)}
+        known = {limit.value for limit in Limit}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise LimitsError(
                 f"unknown limit {', '.join(unknown)}; known limits: {', '.join(sorted(known))}"
             )
-        typed: dict[str, Any] = {name: _typed(self, name, v) for name, v in overrides.items()}
+        typed: dict[str, Any] = {
+            name: _typed(self, Limit(name), v) for name, v in overrides.items()
+        }
         merged = replace(self, **typed)
         merged.check()
         return merged
 
+    def value(self, limit: Limit) -> float:
+        """The value of the limit `limit` names."""
+        return float(getattr(self, limit.value))
+
     def check(self) -> None:
         """Raise LimitsError listing every limit outside its range or above its partner."""
         problems = [
-            problem
-            for name, value in asdict(self).items()
-            if (problem := _out_of_range(name, float(value)))
+            problem for limit in Limit if (problem := _out_of_range(limit, self.value(limit)))
         ]
-        for low, high in (
-            ("sbp_low", "sbp_high"),
-            ("hr_low", "hr_high"),
-            ("spo2_critical", "spo2_low"),
-            ("preinfusion_sbp_warn", "preinfusion_sbp_stop"),
-            ("preinfusion_dbp_warn", "preinfusion_dbp_stop"),
-        ):
-            if getattr(self, low) >= getattr(self, high):
+        for low, high in _BELOW:
+            if self.value(low) >= self.value(high):
                 problems.append(f"{low} must be below {high}")
         if problems:
             raise LimitsError("; ".join(problems))
@@ -100,48 +135,58 @@ class Limits:
 
 # The clinical range of each limit, inclusive (safety rule 6). Outside it, an alarm would be off
 # in practice (sbp_low 9) or would sound for every patient (spo2_low 99).
-RANGES: dict[str, tuple[float, float]] = {
-    "sbp_high": (140, 240),
-    "sbp_low": (60, 120),
-    "dbp_high": (90, 140),
-    "hr_high": (100, 180),
-    "hr_low": (30, 60),
-    "spo2_low": (80, 97),
-    "spo2_critical": (70, 92),
-    "sbp_rise": (20, 80),
-    "dbp_rise": (10, 50),
-    "preinfusion_sbp_warn": (120, 180),
-    "preinfusion_dbp_warn": (70, 110),
-    "preinfusion_sbp_stop": (140, 220),
-    "preinfusion_dbp_stop": (90, 130),
-    "hr_delay_s": (0, 30),
-    "spo2_delay_s": (0, 30),
-    "bp_hysteresis_mmhg": (0, 20),
-    "hr_hysteresis_per_min": (0, 20),
-    "spo2_hysteresis_pct": (0, 5),
-    "bp_worse_mmhg": (5, 40),
-    "hr_worse_per_min": (5, 40),
-    "spo2_worse_pct": (2, 10),
-    "recovery_tolerance": (0.05, 0.5),
-    "recovery_window_s": (300, 7200),
-    "recovery_readings": (2, 5),
-    "recovery_cuff_spacing_s": (60, 900),
-    "recovery_spo2_min": (88, 98),
-    "recovery_spo2_drop": (0, 6),
-    "baseline_spread_mmhg": (10, 40),
-    "continuous_stale_s": (10, 300),
-    "nibp_stale_s": (300, 3600),
+RANGES: dict[Limit, tuple[float, float]] = {
+    Limit.SBP_HIGH: (140, 240),
+    Limit.SBP_LOW: (60, 120),
+    Limit.DBP_HIGH: (90, 140),
+    Limit.HR_HIGH: (100, 180),
+    Limit.HR_LOW: (30, 60),
+    Limit.SPO2_LOW: (80, 97),
+    Limit.SPO2_CRITICAL: (70, 92),
+    Limit.SBP_RISE: (20, 80),
+    Limit.DBP_RISE: (10, 50),
+    Limit.PREINFUSION_SBP_WARN: (120, 180),
+    Limit.PREINFUSION_DBP_WARN: (70, 110),
+    Limit.PREINFUSION_SBP_STOP: (140, 220),
+    Limit.PREINFUSION_DBP_STOP: (90, 130),
+    Limit.HR_DELAY_S: (0, 30),
+    Limit.SPO2_DELAY_S: (0, 30),
+    Limit.BP_HYSTERESIS_MMHG: (0, 20),
+    Limit.HR_HYSTERESIS_PER_MIN: (0, 20),
+    Limit.SPO2_HYSTERESIS_PCT: (0, 5),
+    Limit.BP_WORSE_MMHG: (5, 40),
+    Limit.HR_WORSE_PER_MIN: (5, 40),
+    Limit.SPO2_WORSE_PCT: (2, 10),
+    Limit.RECOVERY_TOLERANCE: (0.05, 0.5),
+    Limit.RECOVERY_WINDOW_S: (300, 7200),
+    Limit.RECOVERY_READINGS: (2, 5),
+    Limit.RECOVERY_CUFF_SPACING_S: (60, 900),
+    Limit.RECOVERY_SPO2_MIN: (88, 98),
+    Limit.RECOVERY_SPO2_DROP: (0, 6),
+    Limit.BASELINE_SPREAD_MMHG: (10, 40),
+    Limit.CONTINUOUS_STALE_S: (10, 300),
+    Limit.NIBP_STALE_S: (300, 3600),
 }
 
 
-def _out_of_range(name: str, value: float) -> str | None:
+# Each low limit must stay below its high partner.
+_BELOW: tuple[tuple[Limit, Limit], ...] = (
+    (Limit.SBP_LOW, Limit.SBP_HIGH),
+    (Limit.HR_LOW, Limit.HR_HIGH),
+    (Limit.SPO2_CRITICAL, Limit.SPO2_LOW),
+    (Limit.PREINFUSION_SBP_WARN, Limit.PREINFUSION_SBP_STOP),
+    (Limit.PREINFUSION_DBP_WARN, Limit.PREINFUSION_DBP_STOP),
+)
+
+
+def _out_of_range(name: Limit, value: float) -> str | None:
     low, high = RANGES[name]
     if math.isfinite(value) and low <= value <= high:
         return None
     return f"{name} {value:g} is outside its clinical range {low:g}-{high:g}{_unit(name)}"
 
 
-def _unit(name: str) -> str:
+def _unit(name: Limit) -> str:
     if name.endswith("_s"):
         return " s"
     if name.startswith(("sbp", "dbp", "bp", "preinfusion", "baseline")):
@@ -153,10 +198,10 @@ def _unit(name: str) -> str:
     return ""
 
 
-def _typed(limits: Limits, name: str, value: float) -> float:
+def _typed(limits: Limits, name: Limit, value: float) -> float:
     if not math.isfinite(value):
         raise LimitsError(f"{_out_of_range(name, value)}")
-    if isinstance(getattr(limits, name), int):
+    if isinstance(getattr(limits, name.value), int):
         if value != int(value):
             raise LimitsError(f"{name} must be a whole number, not {value}")
         return int(value)

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from monitor.domain.alarms import AlarmClass, AlarmKind, AlarmPriority, Finding
 from monitor.domain.baseline import Baseline
-from monitor.domain.limits import Limits
+from monitor.domain.limits import Limit, Limits
 from monitor.domain.vitals import LABELS, UNITS, Vital
 
 
@@ -39,34 +39,36 @@ class Rule:
     vital: Vital
     direction: Direction
     priority: AlarmPriority
-    limit: str  # a Limits field: the limit, or for relative rules the rise over baseline
-    hysteresis: str
-    worse: str
-    delay: str | None = None
+    limit: Limit  # the limit, or for relative rules the rise over baseline
+    hysteresis: Limit
+    worse: Limit
+    delay: Limit | None = None
     relative: bool = False
     shown_under: AlarmKind | None = None
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(AlarmKind.SBP_HIGH, Vital.SBP, Direction.ABOVE, AlarmPriority.HIGH, "sbp_high",
-         "bp_hysteresis_mmhg", "bp_worse_mmhg"),
-    Rule(AlarmKind.SBP_LOW, Vital.SBP, Direction.BELOW, AlarmPriority.HIGH, "sbp_low",
-         "bp_hysteresis_mmhg", "bp_worse_mmhg"),
-    Rule(AlarmKind.DBP_HIGH, Vital.DBP, Direction.ABOVE, AlarmPriority.HIGH, "dbp_high",
-         "bp_hysteresis_mmhg", "bp_worse_mmhg"),
-    Rule(AlarmKind.SBP_RISE, Vital.SBP, Direction.ABOVE, AlarmPriority.MEDIUM, "sbp_rise",
-         "bp_hysteresis_mmhg", "bp_worse_mmhg", relative=True, shown_under=AlarmKind.SBP_HIGH),
-    Rule(AlarmKind.DBP_RISE, Vital.DBP, Direction.ABOVE, AlarmPriority.MEDIUM, "dbp_rise",
-         "bp_hysteresis_mmhg", "bp_worse_mmhg", relative=True, shown_under=AlarmKind.DBP_HIGH),
-    Rule(AlarmKind.HR_HIGH, Vital.HR, Direction.ABOVE, AlarmPriority.MEDIUM, "hr_high",
-         "hr_hysteresis_per_min", "hr_worse_per_min", delay="hr_delay_s"),
-    Rule(AlarmKind.HR_LOW, Vital.HR, Direction.BELOW, AlarmPriority.HIGH, "hr_low",
-         "hr_hysteresis_per_min", "hr_worse_per_min", delay="hr_delay_s"),
-    Rule(AlarmKind.SPO2_LOW, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH, "spo2_low",
-         "spo2_hysteresis_pct", "spo2_worse_pct", delay="spo2_delay_s",
+    Rule(AlarmKind.SBP_HIGH, Vital.SBP, Direction.ABOVE, AlarmPriority.HIGH, Limit.SBP_HIGH,
+         Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG),
+    Rule(AlarmKind.SBP_LOW, Vital.SBP, Direction.BELOW, AlarmPriority.HIGH, Limit.SBP_LOW,
+         Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG),
+    Rule(AlarmKind.DBP_HIGH, Vital.DBP, Direction.ABOVE, AlarmPriority.HIGH, Limit.DBP_HIGH,
+         Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG),
+    Rule(AlarmKind.SBP_RISE, Vital.SBP, Direction.ABOVE, AlarmPriority.MEDIUM, Limit.SBP_RISE,
+         Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG,
+         relative=True, shown_under=AlarmKind.SBP_HIGH),
+    Rule(AlarmKind.DBP_RISE, Vital.DBP, Direction.ABOVE, AlarmPriority.MEDIUM, Limit.DBP_RISE,
+         Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG,
+         relative=True, shown_under=AlarmKind.DBP_HIGH),
+    Rule(AlarmKind.HR_HIGH, Vital.HR, Direction.ABOVE, AlarmPriority.MEDIUM, Limit.HR_HIGH,
+         Limit.HR_HYSTERESIS_PER_MIN, Limit.HR_WORSE_PER_MIN, delay=Limit.HR_DELAY_S),
+    Rule(AlarmKind.HR_LOW, Vital.HR, Direction.BELOW, AlarmPriority.HIGH, Limit.HR_LOW,
+         Limit.HR_HYSTERESIS_PER_MIN, Limit.HR_WORSE_PER_MIN, delay=Limit.HR_DELAY_S),
+    Rule(AlarmKind.SPO2_LOW, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH, Limit.SPO2_LOW,
+         Limit.SPO2_HYSTERESIS_PCT, Limit.SPO2_WORSE_PCT, delay=Limit.SPO2_DELAY_S,
          shown_under=AlarmKind.SPO2_CRITICAL),
     Rule(AlarmKind.SPO2_CRITICAL, Vital.SPO2, Direction.BELOW, AlarmPriority.HIGH,
-         "spo2_critical", "spo2_hysteresis_pct", "spo2_worse_pct"),
+         Limit.SPO2_CRITICAL, Limit.SPO2_HYSTERESIS_PCT, Limit.SPO2_WORSE_PCT),
 )  # fmt: skip
 
 
@@ -96,7 +98,7 @@ def evaluate(
         return None
     if _beyond(rule.direction, value, limit):
         return _present(rule, value, limit, limits, baseline, note)
-    margin = float(getattr(limits, rule.hysteresis))
+    margin = limits.value(rule.hysteresis)
     band_edge = limit - margin if rule.direction is Direction.ABOVE else limit + margin
     if ongoing and _beyond(rule.direction, value, band_edge):
         return Evaluation(Verdict.HOLDING)
@@ -104,7 +106,7 @@ def evaluate(
 
 
 def _limit(rule: Rule, limits: Limits, baseline: Baseline | None) -> float | None:
-    setting = float(getattr(limits, rule.limit))
+    setting = limits.value(rule.limit)
     if not rule.relative:
         return setting
     base = baseline.value(rule.vital) if baseline else None
@@ -123,12 +125,12 @@ def _present(
     baseline: Baseline | None,
     note: str | None,
 ) -> Evaluation:
-    delay = float(getattr(limits, rule.delay)) if rule.delay else 0.0
+    delay = limits.value(rule.delay) if rule.delay is not None else 0.0
     label, unit = LABELS[rule.vital], UNITS[rule.vital]
     text = f"{label} {value:g} {rule.direction.value} {limit:g} {unit}"
     if rule.relative and baseline is not None:
         base = baseline.value(rule.vital) or 0.0
-        text += f" (baseline {base:g} + {getattr(limits, rule.limit):g})"
+        text += f" (baseline {base:g} + {limits.value(rule.limit):g})"
     finding = Finding(
         kind=rule.kind,
         alarm_class=AlarmClass.PHYSIOLOGICAL,
@@ -139,7 +141,7 @@ def _present(
         latching=rule.priority is AlarmPriority.HIGH,
         note=note,
         worse_sign=1 if rule.direction is Direction.ABOVE else -1,
-        worse_step=float(getattr(limits, rule.worse)),
+        worse_step=limits.value(rule.worse),
     )
     return Evaluation(Verdict.PRESENT, finding, delay)
 

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from monitor.domain.limits import DEFAULT_LIMITS, RANGES, Limits, LimitsError
+from monitor.domain.limits import DEFAULT_LIMITS, RANGES, Limit, Limits, LimitsError
 
 
 @pytest.mark.parametrize(
@@ -47,9 +47,24 @@ def test_the_defaults_pass_their_own_check() -> None:
     DEFAULT_LIMITS.check()
 
 
+def test_the_limit_names_are_the_fields_of_limits_in_their_order() -> None:
+    """In order, too: `check` names the problems in this order."""
+    assert [limit.value for limit in Limit] == [f.name for f in fields(Limits)]
+
+
+@pytest.mark.parametrize("limit", list(Limit), ids=str)
+def test_value_reads_the_limit_it_names_as_a_float(limit: Limit) -> None:
+    value = DEFAULT_LIMITS.value(limit)
+
+    assert isinstance(value, float)
+    assert value == getattr(DEFAULT_LIMITS, limit.value)
+
+
 def test_every_limit_has_a_clinical_range_and_its_default_lies_inside_it() -> None:
     names = [f.name for f in fields(Limits)]
 
+    assert set(RANGES) == set(Limit)
+    assert all(isinstance(name, Limit) for name in RANGES)
     assert sorted(RANGES) == sorted(names)
     outside = {
         name: (getattr(DEFAULT_LIMITS, name), RANGES[name])
@@ -111,8 +126,17 @@ def test_the_unknown_limit_message_lists_the_known_ones() -> None:
     with pytest.raises(LimitsError) as caught:
         DEFAULT_LIMITS.with_overrides({"sbp_hihg": 170})
 
-    assert "unknown limit sbp_hihg" in str(caught.value)
+    assert str(caught.value) == (
+        f"unknown limit sbp_hihg; known limits: {', '.join(sorted(Limit))}"
+    )
     assert "sbp_high" in str(caught.value)
+
+
+@pytest.mark.parametrize("limit", list(Limit), ids=str)
+def test_every_limit_can_be_named_in_an_override(limit: Limit) -> None:
+    value = DEFAULT_LIMITS.value(limit)
+
+    assert DEFAULT_LIMITS.with_overrides({limit.value: value}) == DEFAULT_LIMITS
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from builders import Bedside, admitted, infusing, kinds_raised, transitions
 
 from monitor.domain.alarms import AlarmKind, AlarmPriority, AlarmState
 from monitor.domain.baseline import Baseline
-from monitor.domain.limits import DEFAULT_LIMITS
-from monitor.domain.rules import RULES, Verdict, evaluate, preinfusion_finding
+from monitor.domain.limits import DEFAULT_LIMITS, RANGES, Limit
+from monitor.domain.rules import RULES, Rule, Verdict, evaluate, preinfusion_finding
 from monitor.domain.vitals import Reading, Vital
 
 RULE = {rule.kind: rule for rule in RULES}
@@ -424,6 +424,46 @@ def test_evaluate_gives_the_delay_and_limit(
     assert evaluation.finding is not None
     assert (evaluation.delay_s, evaluation.finding.limit) == (delay_s, limit)
     assert evaluation.finding.latching is (evaluation.finding.priority is AlarmPriority.HIGH)
+
+
+# The table names its limits -------------------------------------------------------------------
+
+# The hysteresis band and the worse-is-new step of each vital's alarms, and its delay (if any).
+MARGINS: dict[Vital, tuple[Limit, Limit, Limit | None]] = {
+    Vital.SBP: (Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG, None),
+    Vital.DBP: (Limit.BP_HYSTERESIS_MMHG, Limit.BP_WORSE_MMHG, None),
+    Vital.HR: (Limit.HR_HYSTERESIS_PER_MIN, Limit.HR_WORSE_PER_MIN, Limit.HR_DELAY_S),
+    Vital.SPO2: (Limit.SPO2_HYSTERESIS_PCT, Limit.SPO2_WORSE_PCT, Limit.SPO2_DELAY_S),
+}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.kind.value)
+def test_each_rule_s_limit_has_its_alarm_s_name(rule: Rule) -> None:
+    assert rule.limit == Limit(rule.kind.value)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.kind.value)
+def test_each_rule_takes_its_band_step_and_delay_from_its_own_vital(rule: Rule) -> None:
+    hysteresis, worse, delay = MARGINS[rule.vital]
+
+    assert (rule.hysteresis, rule.worse) == (hysteresis, worse)
+    assert rule.delay in (None, delay)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.kind.value)
+def test_a_rule_follows_a_patient_s_step_and_delay(rule: Rule) -> None:
+    step = RANGES[rule.worse][1]  # the largest step a clinic may set, never the default
+    overrides = {rule.worse.value: step, **({rule.delay.value: 7.0} if rule.delay else {})}
+    limits = DEFAULT_LIMITS.with_overrides(overrides)
+    far = 400.0 if rule.direction.value == ">" else 1.0
+    baseline = Baseline(sbp=120, dbp=80, hr=70, spo2=98)
+
+    evaluation = evaluate(rule, far, limits=limits, baseline=baseline, ongoing=False)
+
+    assert evaluation is not None
+    assert evaluation.finding is not None
+    assert evaluation.finding.worse_step == step != DEFAULT_LIMITS.value(rule.worse)
+    assert evaluation.delay_s == (7.0 if rule.delay else 0.0)
 
 
 # Pre-infusion BP -----------------------------------------------------------------------------
