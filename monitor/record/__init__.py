@@ -20,6 +20,7 @@ from monitor.record.base import (
 )
 from monitor.record.memory import MemoryRecorder
 from monitor.record.sqlite import SqliteRecorder
+from monitor.record.writer import Writer
 
 __all__ = [
     "AlarmEntry",
@@ -36,6 +37,7 @@ __all__ = [
     "SessionRecord",
     "SnapshotEntry",
     "SqliteRecorder",
+    "Writer",
     "check_url",
     "open_recorder",
 ]
