@@ -216,6 +216,18 @@ def test_the_record_outlasts_its_recorder(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_relative_path_reads_the_same_file_after_a_change_of_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    recorder = SqliteRecorder("record/audit.db")
+    recorder.append([MESSAGE])
+    monkeypatch.chdir(tmp_path / "record")
+
+    assert recorder.messages() == [MESSAGE]
+    recorder.close()
+
+
 # Files that will not do ---------------------------------------------------------------------
 
 
@@ -225,6 +237,11 @@ def test_a_path_under_a_file_is_a_record_error_naming_it(tmp_path: Path) -> None
 
     with pytest.raises(RecordError, match=f"cannot open the record {re.escape(str(path))}: "):
         SqliteRecorder(path)
+
+
+def test_no_path_is_a_record_error() -> None:
+    with pytest.raises(RecordError, match="no path given"):
+        SqliteRecorder("")
 
 
 def test_a_folder_is_a_record_error_naming_it(tmp_path: Path) -> None:

@@ -1,0 +1,139 @@
+"""How entries become rows of the SQLite record and come back: the columns of each table, in
+the order of the entry's fields, and the statement each entry is written with.
+
+The table and column names are those of the store before (`monitor/store.py`), so its files read;
+`technical` is kept as comma-joined text (NULL for none), event data as JSON, and an alarm's
+`alarm_class` in the column `class`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any
+
+from monitor.record.base import (
+    AlarmEntry,
+    Entry,
+    EventEntry,
+    LoginEnded,
+    LoginEntry,
+    MessageEntry,
+    ReadingEntry,
+    SessionEntry,
+    SnapshotEntry,
+    event_data_json,
+)
+
+Params = tuple[Any, ...]
+
+MESSAGE_COLUMNS = ("received_at", "topic", "payload", "outcome", "site", "chair", "kind", "reason")
+READING_COLUMNS = (
+    "site", "chair", "session", "ts", "chair_ts", "received_at", "seq",
+    "hr", "pr", "spo2", "sbp", "dbp", "map", "technical",
+)  # fmt: skip
+ALARM_COLUMNS = (
+    "alarm", "site", "chair", "session", "ts", "kind", "class", "priority", "state", "text",
+    "value", "limit", "acknowledged_by", "acknowledged_at", "note", "suppressed_by",
+)  # fmt: skip
+EVENT_COLUMNS = ("site", "chair", "session", "ts", "type", "data")
+SESSION_COLUMNS = (
+    "id", "site", "chair", "patient", "admitted_at", "phase", "closed_at", "recovery_status",
+)  # fmt: skip
+SNAPSHOT_COLUMNS = ("site", "chair", "saved_at", "state")
+LOGIN_COLUMNS = ("token_digest", "user", "role", "expires_at")
+
+
+def _insert(table: str, columns: Sequence[str], key: Sequence[str] = ()) -> str:
+    sql = f"INSERT INTO {table} ({quoted(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    if key:
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+        sql += f" ON CONFLICT ({quoted(key)}) DO UPDATE SET {updates}"
+    return sql
+
+
+def select(table: str, columns: Sequence[str]) -> str:
+    return f"SELECT {quoted(columns)} FROM {table}"
+
+
+def quoted(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _reading_params(entry: ReadingEntry) -> Params:
+    return (*_READING_FIELDS(entry), ",".join(entry.technical) or None)
+
+
+def _event_params(entry: EventEntry) -> Params:
+    return (*_EVENT_FIELDS(entry), event_data_json(entry.data))
+
+
+_READING_FIELDS = attrgetter(*READING_COLUMNS[:-1])
+_EVENT_FIELDS = attrgetter(*EVENT_COLUMNS[:-1])
+_ALARM_FIELDS = ["alarm_class" if c == "class" else c for c in ALARM_COLUMNS]
+
+# Each entry type: the table it goes to, the statement, and its parameters from the entry.
+WRITES: dict[type[Any], tuple[str, str, Callable[[Any], Params]]] = {
+    MessageEntry: ("messages", _insert("messages", MESSAGE_COLUMNS), attrgetter(*MESSAGE_COLUMNS)),
+    ReadingEntry: ("readings", _insert("readings", READING_COLUMNS), _reading_params),
+    AlarmEntry: (
+        "alarm_transitions",
+        _insert("alarm_transitions", ALARM_COLUMNS),
+        attrgetter(*_ALARM_FIELDS),
+    ),
+    EventEntry: ("events", _insert("events", EVENT_COLUMNS), _event_params),
+    SessionEntry: (
+        "sessions",
+        _insert("sessions", SESSION_COLUMNS, key=("id",)),
+        attrgetter(*SESSION_COLUMNS),
+    ),
+    SnapshotEntry: (
+        "chair_snapshots",
+        _insert("chair_snapshots", SNAPSHOT_COLUMNS, key=("site", "chair")),
+        attrgetter(*SNAPSHOT_COLUMNS),
+    ),
+    LoginEntry: (
+        "logins",
+        _insert("logins", LOGIN_COLUMNS, key=("token_digest",)),
+        attrgetter(*LOGIN_COLUMNS),
+    ),
+    LoginEnded: (
+        "logins",
+        "DELETE FROM logins WHERE token_digest = ?",
+        lambda e: (e.token_digest,),
+    ),
+}
+
+# Read back: chair_ts is NULL in rows a store wrote before it had the column.
+READING_SELECT = select("readings", READING_COLUMNS).replace(
+    '"chair_ts"', 'coalesce("chair_ts", "ts")'
+)
+
+
+# Rows come back in the fields' order; the last column of these two is decoded.
+_READING: Callable[..., ReadingEntry] = ReadingEntry
+_EVENT: Callable[..., EventEntry] = EventEntry
+
+
+def reading_of(row: Params) -> ReadingEntry:
+    *values, technical = row
+    return _READING(*values, technical=tuple(technical.split(",")) if technical else ())
+
+
+def event_of(row: Params) -> EventEntry:
+    *values, data = row
+    return _EVENT(*values, data=json.loads(data))
+
+
+def statements(entries: Sequence[Entry]) -> list[tuple[str, list[Params]]]:
+    """The statements that store `entries`, each with its rows: per table, one per run of the
+    same statement, so the order within each table is the order of `entries`."""
+    tables: dict[str, list[tuple[str, list[Params]]]] = {}
+    for entry in entries:
+        table, sql, params = WRITES[type(entry)]
+        runs = tables.setdefault(table, [])
+        if not runs or runs[-1][0] != sql:
+            runs.append((sql, []))
+        runs[-1][1].append(params(entry))
+    return [run for runs in tables.values() for run in runs]
