@@ -40,6 +40,7 @@ class Writer:
         written: entries appended.
         failed_batches: appends that failed (each failed retry counts).
         lost: entries given up, each batch of them logged as an error.
+        retrying: a batch has failed and waits to be written again.
     """
 
     def __init__(
@@ -64,6 +65,12 @@ class Writer:
         self._lock = threading.Lock()  # the worker thread and a flush take turns
         self._pending: list[Entry] = []  # the batch being written, or waiting for its retry
         self._failures = 0  # of the pending batch
+
+    @property
+    def retrying(self) -> bool:
+        """Whether a batch has failed and waits to be written again (the record is failing now,
+        where `failed_batches` counts failures ever)."""
+        return self._failures > 0
 
     async def submit(self, entries: Iterable[Entry]) -> None:
         """Queue `entries`, waiting while the queue is full."""

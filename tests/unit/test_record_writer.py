@@ -181,11 +181,12 @@ async def test_cancelling_while_a_batch_waits_for_its_retry_writes_it_first() ->
     running = asyncio.create_task(writer.run())
     await stalled.pausing.wait()
     await writer.submit(messages(2, start=4))
+    assert writer.retrying
 
     await stop(running)  # an hour's pause, cut short
 
     assert payloads(recorder) == [f"#{n}" for n in range(6)]
-    assert (writer.failed_batches, writer.lost) == (1, 0)
+    assert (writer.failed_batches, writer.lost, writer.retrying) == (1, 0, False)
 
 
 # A failing backend --------------------------------------------------------------------------
@@ -203,6 +204,7 @@ async def test_a_failed_batch_is_retried_after_growing_pauses_and_kept() -> None
     await settle(writer, 8)
     await stop(running)
 
+    assert not writer.retrying
     assert pauses.taken == [0.5, 1.0, 2.0, 0.5, 1.0]
     assert recorder.batches == [5, 5, 5, 5, 3, 3, 3]  # the same batch, until it went in
     assert (writer.failed_batches, writer.written, writer.lost) == (5, 8, 0)
