@@ -33,6 +33,7 @@ from monitor.domain.commands import (
 from monitor.domain.events import (
     AlarmTransition,
     CommandAccepted,
+    CommandName,
     CommandRejected,
     Event,
     ReadingRejected,
@@ -284,7 +285,7 @@ class Chair:
         events: list[Event] = list(self.state.board.clear_all(command.ts, by=command.by))
         self._end_audio_pause()
         closing = course.discharge(session, command.ts, by=command.by, over_alarms=over)
-        accepted = CommandAccepted(command.ts, "discharge", command.by, session.id)
+        accepted = CommandAccepted(command.ts, CommandName.DISCHARGE, command.by, session.id)
         return [*events, *closing, accepted]
 
     def _acknowledge(self, ack: Acknowledge) -> list[Event]:
@@ -296,7 +297,7 @@ class Chair:
         for under in [a for a in board.alarms.values() if a.suppressed_by is kind]:
             if under.state in (AlarmState.ACTIVE, AlarmState.LATCHED):
                 events.append(board.acknowledge(under.id, by=ack.by, ts=ack.ts))
-        return [*events, CommandAccepted(ack.ts, "acknowledge", ack.by, self.session_ref)]
+        return [*events, CommandAccepted(ack.ts, CommandName.ACKNOWLEDGE, ack.by, self.session_ref)]
 
     def _pause_audio(self, pause: PauseAudio) -> list[Event]:
         if not 0 < pause.seconds <= MAX_AUDIO_PAUSE_S:
@@ -309,7 +310,7 @@ class Chair:
         self.state.audio_paused_until = pause.ts + pause.seconds
         self.state.audio_paused_by = pause.by
         self.state.audio_pause_rank = max([AlarmPriority.MEDIUM.rank, *ranks])
-        return [CommandAccepted(pause.ts, "pause_audio", pause.by, self.session_ref)]
+        return [CommandAccepted(pause.ts, CommandName.PAUSE_AUDIO, pause.by, self.session_ref)]
 
     # Audio -------------------------------------------------------------------------------
 
@@ -361,7 +362,15 @@ def _reading_key(reading: Reading) -> str:
     return f"{values}{sorted(reading.technical)}"
 
 
-def _command_name(item: TimedInput) -> str:
+_COMMAND_NAMES: dict[type, CommandName] = {
+    Admit: CommandName.ADMIT,
+    Discharge: CommandName.DISCHARGE,
+    Acknowledge: CommandName.ACKNOWLEDGE,
+    PauseAudio: CommandName.PAUSE_AUDIO,
+}
+
+
+def _command_name(item: TimedInput) -> CommandName:
     if isinstance(item, InfusionEvent):
-        return item.step.value
-    return type(item).__name__.lower().replace("pauseaudio", "pause_audio")
+        return CommandName(item.step)
+    return _COMMAND_NAMES[type(item)]

@@ -12,6 +12,7 @@ from monitor.domain.commands import Admit, InfusionEvent
 from monitor.domain.events import (
     BaselineSet,
     Event,
+    Outcome,
     PhaseChanged,
     SessionClosed,
     SessionOpened,
@@ -98,7 +99,7 @@ def discharge(
     if tracker is not None:
         update = tracker.discharge(ts, by=by)
         events += [update] if update else []
-        outcome = tracker.status.value
+        outcome = Outcome(tracker.status)  # final once discharged
     status = tracker.audited_status.value if tracker else None
     return [*events, SessionClosed(ts, session.id, status, outcome, by, over_alarms)]
 
@@ -125,7 +126,7 @@ def _start(session: Session, event: InfusionEvent) -> BaselineSet:
         spread_mmhg=session.limits.baseline_spread_mmhg,
     )
     return BaselineSet(
-        event.ts, session.id, base.as_dict(), base.source.value, base.nibp_readings, base.has_bp
+        event.ts, session.id, base.as_dict(), base.source, base.nibp_readings, base.has_bp
     )
 
 

@@ -2,12 +2,21 @@
 
 Identifiers are derived from the event itself (chair, kind, event time, a counter), never from a
 random source or a clock, so that replaying the same inputs gives the same identifiers.
+
+Closed sets of values are StrEnums, so an event serialises to the same JSON as its plain strings.
+The alarm, phase and recovery fields are still `str`: their enums live in modules that build these
+events (alarms, recovery, and session through recovery), and importing them here would close a
+circle.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
+
+from monitor.domain.baseline import BaselineSource
+from monitor.domain.vitals import Vital
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -18,6 +27,29 @@ def _ulid_like(ts: float, *parts: object) -> str:
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=10).digest()
     number = (millis << 80) | int.from_bytes(digest, "big")
     return "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class CommandName(StrEnum):
+    """The command an accepted or rejected event answers: a session or infusion step, or a
+    nurse's action on the chair."""
+
+    ADMIT = "admit"
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    DISCHARGE = "discharge"
+    ACKNOWLEDGE = "acknowledge"
+    PAUSE_AUDIO = "pause_audio"
+
+
+class Outcome(StrEnum):
+    """How a session with an infusion ended: recovery confirmed in the window, confirmed after
+    it, or the patient discharged before it was confirmed."""
+
+    RECOVERED = "recovered"
+    RECOVERED_LATE = "recovered_late"
+    DISCHARGED_UNCONFIRMED = "discharged_unconfirmed"
 
 
 def alarm_id(chair: str, kind: str, ts: float, serial: int) -> str:
@@ -90,9 +122,7 @@ class SessionClosed:
     ts: float
     session: str
     recovery_status: str | None
-    outcome: str | None = (
-        None  # recovered, recovered_late, discharged_unconfirmed; None: no infusion
-    )
+    outcome: Outcome | None = None  # None: no infusion
     by: str | None = None
     over_alarms: tuple[str, ...] = ()  # unacknowledged high alarms it was discharged over
 
@@ -102,7 +132,7 @@ class BaselineSet:
     ts: float
     session: str
     baseline: dict[str, float]
-    source: str
+    source: BaselineSource
     nibp_readings: int
     complete: bool
 
@@ -110,7 +140,7 @@ class BaselineSet:
 @dataclass(frozen=True, slots=True)
 class CommandRejected:
     ts: float
-    command: str
+    command: CommandName
     reason: str
     session: str | None = None
 
@@ -118,7 +148,7 @@ class CommandRejected:
 @dataclass(frozen=True, slots=True)
 class CommandAccepted:
     ts: float
-    command: str
+    command: CommandName
     by: str | None = None
     session: str | None = None
 
@@ -126,7 +156,7 @@ class CommandAccepted:
 @dataclass(frozen=True, slots=True)
 class ArtefactRecorded:
     ts: float
-    vital: str
+    vital: Vital
     value: float
     reason: str
     session: str | None = None

@@ -72,7 +72,7 @@ class Vigil:
         reading_late = state.newest_reading_ts is not None and reading.ts < state.newest_reading_ts
         state.newest_reading_ts = max(reading.ts, state.newest_reading_ts or reading.ts)
         events += [
-            ArtefactRecorded(reading.ts, a.vital.value, a.value, a.reason, chair.session_ref)
+            ArtefactRecorded(reading.ts, a.vital, a.value, a.reason, chair.session_ref)
             for a in screened.artefacts
         ]
         for vital, value in screened.values.items():
