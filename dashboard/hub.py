@@ -21,6 +21,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from monitor.mqtt import MqttLink
@@ -39,6 +40,38 @@ VIEWER_EVENTS = 256
 SEND_TIMEOUT_S = 5.0
 SERVICE_SILENT_S = 5.0  # the service says it is alive every 2 s
 VITALS = ("hr", "spo2", "sbp", "dbp")
+
+
+class MessageKind(StrEnum):
+    """The `type` of a message the hub sends a browser."""
+
+    ALARM = "alarm"
+    CHAIR = "chair"
+    LINK = "link"
+    PING = "ping"
+
+
+class ServiceState(StrEnum):
+    """What the browsers are told of the monitoring service."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    SILENT = "silent"  # it said online, then nothing for SERVICE_SILENT_S
+    UNKNOWN = "unknown"  # no word from it yet, or a state it does not have
+
+    @classmethod
+    def reported(cls, state: object) -> ServiceState:
+        """The state a status message reports."""
+        return next((member for member in cls if member.value == state), cls.UNKNOWN)
+
+
+SERVICE_DETAIL: dict[ServiceState, str] = {
+    ServiceState.ONLINE: "monitoring service running",
+    ServiceState.OFFLINE: "the monitoring service is not running: alarms are not being raised",
+    ServiceState.SILENT: "the monitoring service has stopped reporting: alarms may not be raised",
+    ServiceState.UNKNOWN: "no word from the monitoring service yet",
+}
+PING = json.dumps({"type": MessageKind.PING}, separators=(",", ":"))
 
 
 class Socket(Protocol):
@@ -133,7 +166,7 @@ class Hub:
         self.root, self.site = root, site
         self.chairs: dict[str, ChairView] = {}
         self.viewers: set[Viewer] = set()
-        self.service_state = "unknown"
+        self.service_state = ServiceState.UNKNOWN
         self.service_seen: float | None = None
         base = f"{root}/{site}"
         self.broker_link = MqttLink(
@@ -186,13 +219,13 @@ class Hub:
             self._broadcast_chair(chair, wall)
         elif leaf == "alarm":
             self.chairs.setdefault(chair, ChairView()).alarms.append(data)
-            self._broadcast_event({"type": "alarm", "alarm": data})
+            self._broadcast_event({"type": MessageKind.ALARM, "alarm": data})
         elif leaf == "recovery":
             self.chairs.setdefault(chair, ChairView()).recovery = data
             self._broadcast_chair(chair, wall)
 
     def _status(self, data: dict[str, Any], wall: float) -> None:
-        self.service_state = str(data.get("state", "unknown"))
+        self.service_state = ServiceState.reported(data.get("state"))
         self.service_seen = wall
         self.announce_link()
 
@@ -200,21 +233,15 @@ class Hub:
 
     def link(self, wall: float) -> dict[str, Any]:
         service = self.service_state
-        if service == "online" and (
+        if service is ServiceState.ONLINE and (
             self.service_seen is None or wall - self.service_seen > SERVICE_SILENT_S
         ):
-            service = "silent"
-        detail = {
-            "online": "monitoring service running",
-            "offline": "the monitoring service is not running: alarms are not being raised",
-            "silent": "the monitoring service has stopped reporting: alarms may not be raised",
-            "unknown": "no word from the monitoring service yet",
-        }[service if service in ("online", "offline", "silent") else "unknown"]
+            service = ServiceState.SILENT
         return {
-            "type": "link",
+            "type": MessageKind.LINK,
             "broker": self.broker_connected,
             "service": service,
-            "detail": detail,
+            "detail": SERVICE_DETAIL[service],
         }
 
     def announce_link(self, wall: float | None = None) -> None:
@@ -228,7 +255,7 @@ class Hub:
         trend = view.trend(now)
         recovery = view.session_recovery()
         return json.dumps(
-            {"type": "chair", "chair": view.state, "trend": trend, "recovery": recovery}
+            {"type": MessageKind.CHAIR, "chair": view.state, "trend": trend, "recovery": recovery}
         )
 
     def _broadcast_chair(self, chair: str, wall: float) -> None:
@@ -261,7 +288,7 @@ class Hub:
             link = self.link(wall)
             for viewer in list(self.viewers):
                 viewer.offer_event(json.dumps(link))
-                viewer.offer_event('{"type":"ping"}')
+                viewer.offer_event(PING)
 
     # Acting ------------------------------------------------------------------------------
 

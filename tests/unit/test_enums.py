@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from builders import Bedside, admitted, of_type, recovering
 
+from dashboard.hub import PING, Hub, MessageKind, ServiceState, Viewer
 from monitor.domain.baseline import BaselineSource
 from monitor.domain.commands import Acknowledge, Discharge, InfusionEvent, PauseAudio
 from monitor.domain.events import (
@@ -26,6 +27,7 @@ from monitor.domain.events import (
 from monitor.domain.recovery import RecoveryStatus
 from monitor.domain.session import Step
 from monitor.domain.vitals import Vital
+from monitor.wire.address import parse_broker_url
 
 # Event fields that hold an enum member, and the enum (None where the field may be empty).
 ENUM_FIELDS: dict[type, dict[str, tuple[type, ...]]] = {
@@ -151,3 +153,73 @@ def test_the_event_fields_named_here_exist() -> None:
     ]
 
     assert missing == []
+
+
+# The dashboard ------------------------------------------------------------------------------
+
+
+def _hub() -> Hub:
+    return Hub(broker=parse_broker_url("mqtt://127.0.0.1:1"), root="clinic", site="t1")
+
+
+@pytest.mark.parametrize(
+    ("reported", "seen_ago", "service", "detail"),
+    [
+        ("online", 1.0, "online", "monitoring service running"),
+        (
+            "online",
+            60.0,
+            "silent",
+            "the monitoring service has stopped reporting: alarms may not be raised",
+        ),
+        (
+            "offline",
+            60.0,
+            "offline",
+            "the monitoring service is not running: alarms are not being raised",
+        ),
+        (None, 0.0, "unknown", "no word from the monitoring service yet"),
+    ],
+)
+def test_the_link_message_reads_as_it_always_did(
+    reported: str | None, seen_ago: float, service: str, detail: str
+) -> None:
+    hub = _hub()
+    if reported is not None:
+        hub.take("clinic/t1/monitor/status", json.dumps({"state": reported}).encode(), 1000.0)
+
+    message = json.dumps(hub.link(1000.0 + seen_ago))
+
+    assert message == json.dumps(
+        {"type": "link", "broker": False, "service": service, "detail": detail}
+    )
+
+
+@pytest.mark.parametrize("state", ["rebooting", 1, None, ["online"]])
+def test_a_service_state_it_does_not_have_reads_as_unknown(state: object) -> None:
+    assert ServiceState.reported(state) is ServiceState.UNKNOWN
+
+
+def test_the_ping_and_the_message_kinds_are_the_strings_the_browser_reads() -> None:
+    assert PING == '{"type":"ping"}'
+    assert [k.value for k in MessageKind] == ["alarm", "chair", "link", "ping"]
+
+
+class _Socket:
+    async def send_text(self, data: str) -> None:
+        raise AssertionError("not sent in this test")
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        raise AssertionError("not closed in this test")
+
+
+def test_an_alarm_goes_to_the_browsers_as_it_came() -> None:
+    hub = _hub()
+    viewer = Viewer(_Socket(), "kim")
+    hub.viewers.add(viewer)
+
+    hub.take("clinic/t1/chair/c01/alarm", b'{"alarm": "A1", "kind": "sbp_high"}', 0.0)
+
+    assert list(viewer.events) == [
+        '{"type": "alarm", "alarm": {"alarm": "A1", "kind": "sbp_high"}}'
+    ]
