@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.run --quick    # smaller runs
 
 1. core: readings through the pure core (Clinic.handle), no I/O.
-2. ingest: the same through Ingest (core + chair state JSON + store rows), no I/O.
+2. intake: the same through the pure shell (router, core, projector, scribe), no I/O.
 3. end to end: readings published to a Mosquitto of our own, through the service, until every
    one is processed; and latency from publishing a reading over the limit to receiving its alarm.
 4. memory: Python heap held by the core for N chairs after an hour of 1 Hz readings each.
@@ -31,8 +31,7 @@ from monitor.domain.clinic import Clinic
 from monitor.domain.commands import Admit, InfusionEvent
 from monitor.domain.session import Step
 from monitor.domain.vitals import Reading
-from monitor.ingest import Ingest
-from monitor.metrics import Metrics
+from monitor.pipeline.intake import Intake
 from monitor.settings import load_settings
 
 T0 = 1_795_000_000.0
@@ -71,7 +70,7 @@ def bench_core(chairs: int, seconds: int) -> float:
 def bench_ingest(chairs: int, seconds: int) -> float:
     clinic = Clinic()
     admit_all(clinic, chairs)
-    ingest = Ingest(clinic, site="b", root="clinic", metrics=Metrics())
+    intake = Intake(clinic, site="b", root="clinic")
     payloads = {
         (c, s): json.dumps(_payload(reading(c, s))).encode()
         for c in range(chairs)
@@ -80,7 +79,7 @@ def bench_ingest(chairs: int, seconds: int) -> float:
     started = time.perf_counter()
     for second in range(2, seconds):
         for c in range(chairs):
-            ingest.message(f"clinic/b/chair/c{c:03d}/vitals", payloads[(c, second)], T0 + second)
+            intake.message(f"clinic/b/chair/c{c:03d}/vitals", payloads[(c, second)], T0 + second)
     return chairs * (seconds - 2) / (time.perf_counter() - started)
 
 
@@ -201,7 +200,7 @@ def main() -> None:
     chairs, seconds = (30, 600) if quick else (30, 3600)
     rows = [
         ("core: readings/s (30 chairs, 1 h at 1 Hz)", f"{bench_core(chairs, seconds):,.0f}"),
-        ("ingest: messages/s (core + state JSON + rows)", f"{bench_ingest(chairs, seconds // 4):,.0f}"),
+        ("intake: messages/s (core + state JSON + entries)", f"{bench_ingest(chairs, seconds // 4):,.0f}"),
         ("memory: KiB per chair, 20 min of baseline phase at 1 Hz", f"{bench_memory(100 if quick else 300, 1200):,.1f}"),
     ]  # fmt: skip
     e2e = asyncio.run(bench_end_to_end(30, 200 if quick else 1000, 100 if quick else 300))

@@ -25,9 +25,10 @@ from fastapi import FastAPI
 
 from dashboard.auth import Accounts, AccountsError, Sessions, hash_password
 from dashboard.hub import Hub
+from dashboard.settings import StationSettings, load_station_settings
 from dashboard.web import Dashboard, install
 from monitor import __version__
-from monitor.settings import Settings, SettingsError, load_settings
+from monitor.layered import SettingsError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "hash-password":
         return _hash_password()
     try:
-        settings = load_settings(
+        settings = load_station_settings(
             args.config, broker=args.broker, site=args.site, root=args.root, http=args.http,
             log_level=args.log_level,
         )  # fmt: skip
@@ -71,7 +72,7 @@ def _hash_password() -> int:
     return 0
 
 
-def _station(settings: Settings) -> Dashboard:
+def _station(settings: StationSettings) -> Dashboard:
     hub = Hub(broker=settings.broker_address(), root=settings.root, site=settings.site)
     return Dashboard(hub=hub, accounts=Accounts(settings.users), sessions=Sessions(),
                      site=settings.site)  # fmt: skip
@@ -89,15 +90,14 @@ def create_station_app(station: Dashboard) -> FastAPI:
     return app
 
 
-async def _serve(settings: Settings, station: Dashboard) -> int:
+async def _serve(settings: StationSettings, station: Dashboard) -> int:
     address = settings.http_address()
     if address is None:
         raise SettingsError("a dashboard needs --http HOST:PORT")
     config = uvicorn.Config(create_station_app(station), host=address.host, port=address.port,
                             log_level="warning", lifespan="off", timeout_graceful_shutdown=2)  # fmt: skip
     server = uvicorn.Server(config)
-    tasks = [asyncio.create_task(station.hub.run(), name="dashboard-hub"),
-             asyncio.create_task(station.hub.heartbeat(), name="dashboard-heartbeat")]  # fmt: skip
+    tasks = [asyncio.create_task(station.run(), name="station")]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -107,7 +107,7 @@ async def _serve(settings: Settings, station: Dashboard) -> int:
     try:
         await server.serve()
     finally:
-        station.hub.close()
+        station.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -44,7 +44,28 @@ class Dashboard:
     archive: Archive | None = None  # a session's stored record, where the station has a store
 
     def user(self, token: str | None) -> User | None:
-        return self.sessions.user(token, time.time())
+        user = self.sessions.user(token, time.time())
+        if user is not None and not self.accounts.current(user):
+            self.sessions.end(token)
+            return None
+        return user
+
+    # As a station plugged into the service (monitor.app.Station) -------------------------
+
+    def install(self, app: FastAPI) -> None:
+        install(app, self)
+
+    def login_required(self) -> Any:
+        return login_required(self)
+
+    async def run(self) -> None:
+        """Follow the broker and keep every browser's link fresh, until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.hub.run(), name="dashboard-hub")
+            tasks.create_task(self.hub.heartbeat(), name="dashboard-heartbeat")
+
+    def close(self) -> None:
+        self.hub.close()
 
 
 def install(app: FastAPI, dashboard: Dashboard) -> None:

@@ -1,30 +1,52 @@
-"""HTTP: health, Prometheus metrics, and a read-only view of every chair (login comes with the
-dashboard)."""
+"""HTTP: health, Prometheus metrics, and, with a station plugged in, the nurses' station and a
+read-only view of every chair behind its login.
+
+The service does not know what a station is: the composition root (`monitor.cli`) hands
+`create_api` a `WebStation` (the dashboard) that adds its routes and says who is logged in.
+Without one there is no login, so nothing with patient data is served.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, HTTPException, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from dashboard.web import install, login_required
 from monitor import __version__
+from monitor.domain.clinic import Clinic
 from monitor.wire.outbound import ChairStateOut, chair_state
-
-if TYPE_CHECKING:
-    from dashboard.web import Dashboard
-    from monitor.app import Service
 
 # The service is unhealthy when its own tick loop lags by more than this (s).
 MAX_TICK_LAG_S = 5.0
 
 
-def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
-    """The service's HTTP API: /healthz and /metrics for anyone; with `dashboard`, the nurses'
-    station and the chairs API behind its login. Without one there is no login, so nothing
-    with patient data is served."""
+class Observed(Protocol):
+    """What the API reads of the service."""
+
+    site: str
+    clinic: Clinic
+
+    def health(self, wall: float) -> dict[str, Any]: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+
+class WebStation(Protocol):
+    """A nurses' station served by the service's HTTP server."""
+
+    def install(self, app: FastAPI) -> None:
+        """Add the station's pages, API and websocket to `app`."""
+        ...
+
+    def login_required(self) -> Any:
+        """A FastAPI dependency: the logged-in user, or 401."""
+        ...
+
+
+def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
     app = FastAPI(
         title="infusion-monitor",
         version=__version__,
@@ -33,7 +55,7 @@ def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
 
     @app.get("/healthz")
     def healthz(response: Response) -> dict[str, Any]:
-        """Liveness and readiness: broker link, store, lag. No patient data."""
+        """Liveness and readiness: broker link, record, lag. No patient data."""
         health = service.health(time.time())
         if not health["ready"]:
             response.status_code = 503
@@ -41,15 +63,15 @@ def create_api(service: Service, dashboard: Dashboard | None = None) -> FastAPI:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
 
-    if dashboard is not None:
-        install(app, dashboard)
-        _chairs_api(app, service, guard=[login_required(dashboard)])
+    if station is not None:
+        station.install(app)
+        _chairs_api(app, service, guard=[station.login_required()])
     return app
 
 
-def _chairs_api(app: FastAPI, service: Service, *, guard: list[Any]) -> None:
+def _chairs_api(app: FastAPI, service: Observed, *, guard: list[Any]) -> None:
     @app.get("/api/chairs", response_model=list[ChairStateOut], dependencies=guard)
     def chairs() -> list[ChairStateOut]:
         """Every chair's current state, as on its `state` topic."""

@@ -1,4 +1,5 @@
-"""`infusion-monitor`: serve, demo, replay.
+"""`infusion-monitor`: serve, demo, replay. The composition root: the only module that puts the
+service, the nurses' station and (for the demo) the simulators together.
 
 Exit codes: 0 success, 2 bad usage or configuration (the message says what to fix), 1 other
 failure.
@@ -19,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
-from monitor.app import Service
 from monitor.broker import local_broker
+from monitor.compose import build_service, demo_users
+from monitor.record import RecordError
 from monitor.replay import JournalError, describe, read_journal, replay
 from monitor.settings import Settings, SettingsError, load_settings
-from monitor.store import StoreError
+from simulators.clinic import clinic_messages
+from simulators.publish import publish
+from simulators.story import Address
 
 log = logging.getLogger("monitor")
 DEMO_HISTORY_S = 3600.0
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"infusion-monitor: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (StoreError, JournalError, OSError) as exc:
+    except (RecordError, JournalError, OSError) as exc:
         print(f"infusion-monitor: {exc}", file=sys.stderr)
         return 1
     return code
@@ -112,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _run_service(settings: Settings) -> int:
-    service = Service(settings)
+    service = build_service(settings)
     _on_signals(service.stop)
     log.info(
         "monitoring site %s via %s; store %s; http %s",
@@ -129,38 +133,30 @@ def _on_signals(stop: Any) -> None:
             loop.add_signal_handler(sig, stop)
 
 
-def _demo_users() -> dict[str, dict[str, str]]:
-    from dashboard.auth import hash_password
-
-    return {
-        name: {"role": name, "password_hash": hash_password(password)}
-        for name, password in DEMO_LOGINS.items()
-    }
-
-
 def _demo(args: argparse.Namespace) -> int:
     if args.chairs < 1 or args.speed <= 0:
         raise SettingsError("--chairs must be at least 1 and --speed above 0")
     db = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='infusion-demo-')}/demo.db"
     settings = load_settings(
-        None, broker=args.broker, site=args.site, db=db, http=args.http, users=_demo_users()
+        None,
+        broker=args.broker,
+        site=args.site,
+        db=db,
+        http=args.http,
+        users=demo_users(DEMO_LOGINS),
     )
     _logging(args.log_level)
     return asyncio.run(_run_demo(settings, args, own_broker=args.broker is None))
 
 
 async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker: bool) -> int:
-    from simulators.clinic import clinic_messages
-    from simulators.publish import publish
-    from simulators.story import Address
-
     broker = local_broker() if own_broker else None
     if broker is not None:
         await broker.start()
         broker_url = f"mqtt://127.0.0.1:{broker.port}"
         settings = Settings.model_construct(**(settings.model_dump() | {"broker": broker_url}))
     address = settings.broker_address()
-    service = Service(settings)
+    service = build_service(settings)
     _on_signals(service.stop)
     http = settings.http_address()
     print(
@@ -204,7 +200,7 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, site=args.site, db="sqlite:///:memory:", http="off")
+    settings = load_settings(args.config, site=args.site, db="memory://", http="off")
     alarms = replay(read_journal(args.file), settings)
     for alarm in alarms:
         print(alarm.model_dump_json() if args.format == "jsonl" else describe(alarm))

@@ -4,9 +4,13 @@ itself at most once a minute per topic and reason."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor.domain.clinic import Report
+from monitor.domain.events import AlarmTransition, ArtefactRecorded
 
 SUPPRESS_S = 60.0
 MAX_REMEMBERED = 1000
@@ -45,6 +49,34 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
             registry=r,
         )
+
+    def count_reports(self, reports: Sequence[Report]) -> None:
+        """Alarm transitions and artefacts among what the core reported."""
+        for report in reports:
+            for event in report.events:
+                if isinstance(event, AlarmTransition):
+                    self.alarm_transitions.labels(event.kind, event.state).inc()
+                elif isinstance(event, ArtefactRecorded):
+                    self.artefacts.labels(event.vital).inc()
+
+    # The broker link's meter (monitor.mqtt.LinkMeter) --------------------------------------
+
+    def link_connected(self, connected: bool) -> None:
+        self.connected.set(1 if connected else 0)
+        if connected:
+            self.reconnects.inc()
+
+    def link_published(self, count: int) -> None:
+        self.published.inc(count)
+
+    def link_publish_dropped(self) -> None:
+        self.publish_dropped.inc()
+
+    def link_inbound_dropped(self) -> None:
+        self.inbound_dropped.inc()
+
+    def link_outbox(self, depth: int) -> None:
+        self.outbox_depth.set(depth)
 
     def count(self, counter: Counter, *labels: str) -> int:
         """Current value of a counter (for /healthz and tests)."""

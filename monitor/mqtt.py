@@ -18,11 +18,10 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 
-from monitor.metrics import Metrics
 from monitor.wire.address import BrokerAddress
 from monitor.wire.outbound import Outgoing
 
@@ -33,6 +32,35 @@ BACKOFF_CAP_S = 10.0
 OUTBOX_SIZE = 10_000
 INTAKE_SIZE = 50_000  # about 50 MB at most; beyond it aiomqtt drops, we count
 SEND_BATCH = 64
+
+
+class LinkMeter(Protocol):
+    """What the link reports for counting (the service's Prometheus metrics, say)."""
+
+    def link_connected(self, connected: bool) -> None: ...
+    def link_published(self, count: int) -> None: ...
+    def link_publish_dropped(self) -> None: ...
+    def link_inbound_dropped(self) -> None: ...
+    def link_outbox(self, depth: int) -> None: ...
+
+
+class Unmetered:
+    """A meter that counts nothing (a station's link, a test's)."""
+
+    def link_connected(self, connected: bool) -> None:
+        pass
+
+    def link_published(self, count: int) -> None:
+        pass
+
+    def link_publish_dropped(self) -> None:
+        pass
+
+    def link_inbound_dropped(self) -> None:
+        pass
+
+    def link_outbox(self, depth: int) -> None:
+        pass
 
 
 class MqttLink:
@@ -46,13 +74,13 @@ class MqttLink:
         will: Outgoing | None = None,
         on_connect: Callable[[], list[Outgoing]] = list,
         on_change: Callable[[bool], None] = lambda connected: None,
-        metrics: Metrics | None = None,
+        meter: LinkMeter | None = None,
         keepalive_s: int = 10,
     ) -> None:
         self.broker, self.client_id, self.subscriptions = broker, client_id, subscriptions
         self.will, self.on_message, self.on_connect = will, on_message, on_connect
         self.on_change, self.keepalive_s = on_change, keepalive_s
-        self.metrics = metrics or Metrics()  # a registry of its own when nobody reads it
+        self.meter: LinkMeter = meter or Unmetered()
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=OUTBOX_SIZE)
         self._retry: deque[Outgoing] = deque()
         self.connected = asyncio.Event()
@@ -64,10 +92,10 @@ class MqttLink:
         """Queue a message; when the outbox is full the oldest goes, counted and logged."""
         if self.outbox.full():
             dropped = self.outbox.get_nowait()
-            self.metrics.publish_dropped.inc()
+            self.meter.link_publish_dropped()
             log.error("outbox full (%d): dropped a message for %s", OUTBOX_SIZE, dropped.topic)
         self.outbox.put_nowait(message)
-        self.metrics.outbox_depth.set(self.outbox.qsize())
+        self.meter.link_outbox(self.outbox.qsize())
 
     async def run(self) -> None:
         attempt = 0
@@ -92,7 +120,7 @@ class MqttLink:
     def _disconnected(self) -> None:
         was = self.connected.is_set()
         self.connected.clear()
-        self.metrics.connected.set(0)
+        self.meter.link_connected(False)
         if was:
             self.on_change(False)
 
@@ -111,7 +139,7 @@ class MqttLink:
             keepalive=self.keepalive_s,
             timeout=10,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            queue_type=_bounded_intake(self.metrics),
+            queue_type=_bounded_intake(self.meter),
         )
         client.pending_calls_threshold = SEND_BATCH + 1  # a full batch in flight is by design
         self.connected_since = None
@@ -124,9 +152,8 @@ class MqttLink:
                 self._retry.append(message)
             self.connected_since = time.time()
             self.connected.set()
-            self.metrics.connected.set(1)
+            self.meter.link_connected(True)
             self.on_change(True)
-            self.metrics.reconnects.inc()
             log.info(
                 "connected to %s, subscribed to %s", self.broker.url, ", ".join(self.subscriptions)
             )
@@ -147,7 +174,7 @@ class MqttLink:
             batch = [self._retry.popleft() if self._retry else await self.outbox.get()]
             while len(batch) < SEND_BATCH and (self._retry or not self.outbox.empty()):
                 batch.append(self._retry.popleft() if self._retry else self.outbox.get_nowait())
-            self.metrics.outbox_depth.set(self.outbox.qsize())
+            self.meter.link_outbox(self.outbox.qsize())
             try:
                 await asyncio.gather(
                     *(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain) for m in batch)
@@ -155,7 +182,7 @@ class MqttLink:
             except aiomqtt.MqttError:
                 self._retry.extendleft(reversed(batch))  # QoS 1: a repeat is allowed, a loss is not
                 raise
-            self.metrics.published.inc(len(batch))
+            self.meter.link_published(len(batch))
 
     async def flush(self, within_s: float) -> None:
         """Wait until the outbox is empty (or `within_s`), e.g. before a clean shutdown."""
@@ -174,7 +201,7 @@ def _still_wanted(link: MqttLink) -> None:
         raise asyncio.CancelledError
 
 
-def _bounded_intake(metrics: Metrics) -> type[asyncio.Queue[Any]]:
+def _bounded_intake(meter: LinkMeter) -> type[asyncio.Queue[Any]]:
     """aiomqtt's intake queue, bounded; a message it cannot take is counted (aiomqtt logs it)."""
 
     class BoundedIntake(asyncio.Queue[Any]):
@@ -183,7 +210,7 @@ def _bounded_intake(metrics: Metrics) -> type[asyncio.Queue[Any]]:
 
         def put_nowait(self, item: Any) -> None:
             if self.full():
-                metrics.inbound_dropped.inc()
+                meter.link_inbound_dropped()
             super().put_nowait(item)
 
     return BoundedIntake

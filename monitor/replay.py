@@ -5,7 +5,7 @@ A journal is JSON Lines, one inbound message per line, in arrival order:
     {"received": 1795256102.0, "topic": "clinic/north/chair/c01/vitals", "payload": {...}}
 
 `received` is the wall time it arrived (epoch seconds); `payload` is the JSON payload as an object
-or as the raw text. The service's store holds the same journal (`messages` table), so
+or as the raw text. The service's record holds the same journal, so
 `infusion-monitor replay sqlite:///audit.db` replays what a service saw. Wall time is simulated
 with a tick every `tick_s` between messages, as the service ticks, so the same journal gives the
 same alarms, ids included, every time.
@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.domain.clinic import Clinic
-from monitor.ingest import Ingest
-from monitor.metrics import Metrics
+from monitor.pipeline.intake import Intake
+from monitor.record import open_recorder
 from monitor.settings import Settings
-from monitor.store import Store
 from monitor.wire.outbound import AlarmOut, Outgoing
 
 # Beyond this gap between two messages, ticks are spaced out: nothing in the core needs finer
@@ -35,13 +34,15 @@ class JournalError(ValueError):
 
 
 def read_journal(source: str) -> Iterator[dict[str, Any]]:
-    """Journal entries from a JSONL file or from a service store (sqlite:///PATH)."""
+    """Journal entries from a JSONL file or from a service's record (sqlite:///PATH)."""
     if source.startswith("sqlite:///"):
-        store = Store(source.removeprefix("sqlite:///"))
+        recorder = open_recorder(source)
         try:
-            yield from store.journal()
+            for entry in recorder.journal():
+                yield {"received": entry.received_at, "topic": entry.topic,
+                       "payload": entry.payload}  # fmt: skip
         finally:
-            store.close()
+            recorder.close()
         return
     with Path(source).open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -68,25 +69,24 @@ def replay(entries: Iterable[dict[str, Any]], settings: Settings) -> list[AlarmO
 
 def replay_outgoing(entries: Iterable[dict[str, Any]], settings: Settings) -> list[Outgoing]:
     """Run `entries` through a fresh core; return everything the service would publish."""
-    ingest = Ingest(
+    intake = Intake(
         Clinic(limits=settings.clinic_limits(), chairs=settings.chairs),
         site=settings.site,
         root=settings.root,
-        metrics=Metrics(),
     )
     outgoing: list[Outgoing] = []
     last_tick: float | None = None
     for entry in entries:
         wall = float(entry["received"])
-        last_tick = _tick_until(ingest, last_tick, wall, settings.tick_s, outgoing)
+        last_tick = _tick_until(intake, last_tick, wall, settings.tick_s, outgoing)
         payload = entry["payload"]
         raw = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        outgoing += ingest.message(str(entry["topic"]), raw, wall).outgoing
+        outgoing += intake.message(str(entry["topic"]), raw, wall).outgoing
     return outgoing
 
 
 def _tick_until(
-    ingest: Ingest, last: float | None, wall: float, step: float, outgoing: list[Outgoing]
+    intake: Intake, last: float | None, wall: float, step: float, outgoing: list[Outgoing]
 ) -> float:
     if last is None:
         return wall
@@ -96,7 +96,7 @@ def _tick_until(
     step = max(step, gap / MAX_TICKS_PER_GAP)
     tick = last + step
     while tick <= wall:
-        outgoing += ingest.tick(tick).outgoing
+        outgoing += intake.tick(tick).outgoing
         last, tick = tick, tick + step
     return last
 

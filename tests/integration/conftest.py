@@ -18,6 +18,7 @@ import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
+from monitor.compose import build_service
 from monitor.settings import load_settings
 
 SITE = "t1"
@@ -51,7 +52,7 @@ async def start_service(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[S
             "tick_s": 0.1,
             **overrides,
         }
-        service = Service(load_settings(None, **options))
+        service = build_service(load_settings(None, **options))
         task = asyncio.create_task(service.run(), name="service-under-test")
         await asyncio.wait_for(service.link.connected.wait(), 10)
         running.append((service, task))

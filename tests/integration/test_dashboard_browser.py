@@ -34,6 +34,7 @@ from dashboard.hub import Hub
 from dashboard.web import Dashboard
 from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
+from monitor.compose import build_service
 from monitor.domain.alarms import AlarmState
 from monitor.settings import load_settings
 from monitor.wire.outbound import (
@@ -166,8 +167,8 @@ class Running:
 
     @property
     def hub(self) -> Hub:
-        assert self.service.dashboard is not None
-        return self.service.dashboard.hub
+        assert self.service.station is not None
+        return self.service.station.hub
 
     async def stop(self) -> None:
         if not self.task.done():
@@ -184,7 +185,7 @@ async def running(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Running
         db=f"sqlite:///{tmp_path / 'audit.db'}", http=f"127.0.0.1:{port}", users=USERS,
         tick_s=0.1,
     )  # fmt: skip
-    service = Service(settings)
+    service = build_service(settings)
     task = asyncio.create_task(service.run(), name="service-with-dashboard")
     here = Running(service, task, port)
     try:
@@ -744,6 +745,49 @@ async def test_the_banner_rises_when_the_service_with_the_dashboard_stops(
 
     assert rose_after <= 5.0, f"the banner rose {rose_after:.1f} s after the stop"
     assert screen.errors == []
+
+
+async def test_a_restart_of_the_service_leaves_every_station_logged_in(
+    running: Running, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    screens = [await calm_station(running, mosquitto, browser)]
+    screens.append(await station_page(browser, running.base))
+    await expect(screens[1].tile("c01")).to_have_count(1, timeout=10_000)
+
+    await running.stop()
+    for screen in screens:
+        await expect(screen.banner).to_be_visible(timeout=10_000)
+    again = build_service(running.service.settings)
+    task = asyncio.create_task(again.run(), name="service-restarted")
+    try:
+        await asyncio.wait_for(again.link.connected.wait(), 10)
+        for screen in screens:  # each page's websocket is taken again, no login asked for
+            await expect(screen.banner).to_be_hidden(timeout=20_000)
+            await expect(screen.tile("c01")).to_have_count(1, timeout=10_000)
+        await screens[0].page.reload()
+        await expect(screens[0].tile("c01")).to_have_count(1, timeout=10_000)
+        assert screens[0].page.url == f"{running.base}/"
+        response = await screens[1].page.request.get(f"{running.base}/api/chairs")
+        assert response.status == 200
+        logout = await screens[1].page.request.post(f"{running.base}/logout")
+        assert logout.ok
+    finally:
+        again.stop()
+        await asyncio.wait_for(task, 15)
+    assert all(screen.errors == [] for screen in screens)
+
+    third = build_service(running.service.settings)  # a logout is kept across a restart too
+    task = asyncio.create_task(third.run(), name="service-restarted-again")
+    try:
+        await asyncio.wait_for(third.link.connected.wait(), 10)
+        await wait_for_port(running.port, within_s=10)
+        after_logout = await screens[1].page.request.get(f"{running.base}/api/chairs")
+        still_in = await screens[0].page.request.get(f"{running.base}/api/chairs")
+    finally:
+        third.stop()
+        await asyncio.wait_for(task, 15)
+    assert after_logout.status == 401
+    assert still_in.status == 200
 
 
 # A second station, the service elsewhere ------------------------------------------------------

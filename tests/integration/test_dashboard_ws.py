@@ -57,8 +57,8 @@ class Served:
 
     @property
     def hub(self) -> Hub:
-        assert self.service.dashboard is not None
-        return self.service.dashboard.hub
+        assert self.service.station is not None
+        return self.service.station.hub
 
 
 @pytest.fixture
@@ -146,10 +146,10 @@ async def a_cookie(served: Served, kind: str) -> str | None:
         return None
     if kind == "wrong":
         return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
-    assert served.service.dashboard is not None
+    assert served.service.station is not None
     if kind == "expired":  # a session whose 12 hours ran out
         then = time.time() - SESSION_TTL_S - 1
-        return served.service.dashboard.sessions.create(User("nurse.kim", Role.NURSE), then)
+        return served.service.station.sessions.create(User("nurse.kim", Role.NURSE), then)
     token = await login(served, "nurse.kim")  # logged in, then out: the browser may keep it
     async with httpx.AsyncClient(base_url=served.base, timeout=5) as http:
         out = await http.post("/logout", headers={"Cookie": f"{COOKIE}={token}"})

@@ -10,8 +10,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from monitor.app import Service
 from monitor.broker import EmbeddedBroker
+from monitor.compose import build_service
 from monitor.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ async def test_service_on_the_embedded_broker_raises_an_alarm_from_a_reading(
         None, broker=f"mqtt://127.0.0.1:{broker.port}", site="x",
         db=f"sqlite:///{tmp_path / 'a.db'}", http="off",
     )  # fmt: skip
-    service = Service(settings)
+    service = build_service(settings)
     task = asyncio.create_task(service.run())
     try:
         await asyncio.wait_for(service.link.connected.wait(), 10)

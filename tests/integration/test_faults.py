@@ -10,23 +10,26 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
+from monitor.compose import build_service
+from monitor.record import open_recorder
 from monitor.settings import load_settings
 from monitor.wire.payloads import parse_event_time
 from tests.integration.conftest import ROOT, SITE, Bus, StartService
 from tests.integration.sessions import T0, ScriptedSession, at, topic
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +108,7 @@ async def test_restart_after_a_crash_picks_up_what_the_store_had_written(
         before = await bus.settled("c01", session.last_ts)
         raised = await bus.wait_for(lambda: _alarms_of(bus, "sbp_high"), what="sbp_high")
         await _until(
-            lambda: _count(tmp_path / "crashed.db", "alarm_transitions") > 0,
+            lambda: _alarms_written(tmp_path / "crashed.db") > 0,
             within_s=10,
             what="the alarm in the store",
         )
@@ -257,11 +260,11 @@ async def test_reading_for_an_unconfigured_chair_is_counted_stored_and_harmless(
     assert service.metrics.count(service.metrics.messages, "vitals", "accepted") == 8
     assert bus.on("/state", "c09") == []
     assert "c09" not in service.clinic
-    rows = await _stored(service, "SELECT * FROM messages WHERE outcome = 'unknown_chair'")
+    rows = await _stored(lambda: service.recorder.messages(outcome="unknown_chair"))
     assert len(rows) == 1
-    assert rows[0]["topic"] == topic("c09", "vitals")
-    assert rows[0]["chair"] == "c09"
-    assert "c09" in rows[0]["reason"]
+    assert rows[0].topic == topic("c09", "vitals")
+    assert rows[0].chair == "c09"
+    assert "c09" in (rows[0].reason or "")
 
 
 # Illegal commands --------------------------------------------------------------------------
@@ -309,16 +312,12 @@ async def test_illegal_commands_are_rejected_with_a_reason_and_change_nothing(
     assert service.metrics.count(service.metrics.messages, "infusion", "rejected") == 2
     assert service.metrics.count(service.metrics.messages, "session", "rejected") == 1
     assert service.metrics.count(service.metrics.messages, "command", "rejected") == 1
-    rows = await _stored(
-        service,
-        "SELECT kind, reason FROM messages WHERE outcome = 'rejected' ORDER BY id",
-        count=4,
-    )
-    assert [r["kind"] for r in rows] == ["infusion", "infusion", "session", "command"]
-    assert "stop" in rows[0]["reason"]
-    assert "resume" in rows[1]["reason"]
-    assert "admit" in rows[2]["reason"]
-    assert "01NOSUCHALARM" in rows[3]["reason"]
+    rows = await _stored(lambda: service.recorder.messages(outcome="rejected"), count=4)
+    assert [r.kind for r in rows] == ["infusion", "infusion", "session", "command"]
+    assert "stop" in (rows[0].reason or "")
+    assert "resume" in (rows[1].reason or "")
+    assert "admit" in (rows[2].reason or "")
+    assert "01NOSUCHALARM" in (rows[3].reason or "")
 
 
 # Helpers -----------------------------------------------------------------------------------
@@ -340,7 +339,7 @@ async def _launch(port: int, db: Path) -> _Running:
         None, broker=f"mqtt://127.0.0.1:{port}", site=SITE, db=f"sqlite:///{db}", http="off",
         tick_s=0.1,
     )  # fmt: skip
-    service = Service(settings)
+    service = build_service(settings)
     running = _Running(service, asyncio.create_task(service.run(), name="service-under-test"))
     try:
         await asyncio.wait_for(service.link.connected.wait(), 10)
@@ -411,13 +410,16 @@ def _board(state: dict[str, Any], kind: str) -> list[tuple[str, str]]:
     return [(a["alarm"], a["state"]) for a in state["alarms"] if a["kind"] == kind]
 
 
-def _count(db: Path, table: str) -> int:
-    """Rows in `table`, read as another process would (the service writes in WAL mode)."""
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        try:
-            return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-        except sqlite3.OperationalError:  # not created yet
-            return 0
+def _alarms_written(db: Path) -> int:
+    """Alarm transitions in the record, read as another process would (the service writes in
+    WAL mode); none before the service has made the file."""
+    if not db.exists():
+        return 0
+    recorder = open_recorder(f"sqlite:///{db}")
+    try:
+        return len(recorder.alarms())
+    finally:
+        recorder.close()
 
 
 def _hr_at(state: dict[str, Any]) -> float | None:
@@ -434,12 +436,13 @@ async def _until(found: Callable[[], bool], *, within_s: float, what: str) -> No
 
 
 async def _stored(
-    service: Service, sql: str, *, count: int = 1, within_s: float = 10.0
-) -> list[dict[str, Any]]:
-    """Rows of `sql` once there are at least `count` (the store writes in the background)."""
+    read: Callable[[], list[T]], *, count: int = 1, within_s: float = 10.0
+) -> list[T]:
+    """What `read` finds once it finds at least `count` (the record is written in the
+    background)."""
     deadline = time.monotonic() + within_s
     while True:
-        rows = service.store.query(sql)
+        rows = read()
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         await asyncio.sleep(0.05)

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto, free_port
+from monitor.record import AlarmEntry
 from monitor.wire.payloads import PagerReplyIn, format_event_time, validate
 from monitor.wire.topics import Inbound
 from simulators.pager import parse_rule, run_pagers
@@ -55,8 +57,8 @@ async def _stored(service: Service, done: Callable[[], bool], what: str) -> None
         await asyncio.sleep(0.05)
 
 
-def _alarms_of(service: Service, kind: str) -> list[dict[str, Any]]:
-    return service.store.query("SELECT state FROM alarm_transitions WHERE kind = ?", kind)
+def _alarms_of(service: Service, kind: str) -> list[AlarmEntry]:
+    return service.recorder.alarms(kind=kind)
 
 
 async def test_a_real_record_played_into_the_service_sets_zeros_aside_and_alarms_on_doubt(
@@ -72,18 +74,21 @@ async def test_a_real_record_played_into_the_service_sets_zeros_aside_and_alarms
         lambda: bool(_alarms_of(service, "monitor_offline")),
         "the monitor_offline alarm the player's offline at the end of the record raises",
     )
-    outcomes = service.store.query(
-        "SELECT kind, outcome, count(*) AS n FROM messages WHERE chair = 'c01' "
-        "GROUP BY kind, outcome ORDER BY kind"
-    )
-    cuff_24 = service.store.query("SELECT sbp, dbp, map FROM readings WHERE ts = ?", T0 + 24 * 60)
+    messages = Counter((m.kind, m.outcome) for m in service.recorder.messages(chair="c01"))
+    outcomes = [{"kind": k, "outcome": o, "n": n} for (k, o), n in sorted(messages.items())]
+    cuff_24 = [
+        {"sbp": r.sbp, "dbp": r.dbp, "map": r.map}
+        for r in service.recorder.readings(chair="c01")
+        if r.ts == T0 + 24 * 60
+    ]
     artefacts = {
         vital: service.metrics.count(service.metrics.artefacts, vital)
         for vital in ("hr", "pr", "spo2", "sbp", "dbp", "map")
     }
-    alarms = service.store.query(
-        "SELECT kind, state, value, note FROM alarm_transitions WHERE chair = 'c01' ORDER BY id"
-    )
+    alarms = [
+        {"kind": a.kind, "state": a.state, "value": a.value, "note": a.note}
+        for a in service.recorder.alarms(chair="c01")
+    ]
     raised: dict[str, dict[str, Any]] = {}  # each kind as it first became active
     for alarm in alarms:
         if alarm["state"] == "active":

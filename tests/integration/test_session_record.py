@@ -11,6 +11,7 @@ import pytest
 from dashboard.auth import hash_password
 from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
+from monitor.compose import build_service
 from monitor.settings import load_settings
 from tests.integration.conftest import SITE, Bus
 from tests.integration.sessions import ScriptedSession, at, topic
@@ -24,7 +25,7 @@ async def _run(mosquitto: Mosquitto, db: Path, port: int) -> tuple[Service, asyn
         None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE, db=f"sqlite:///{db}",
         http=f"127.0.0.1:{port}", users=USERS, tick_s=0.1,
     )  # fmt: skip
-    service = Service(settings)
+    service = build_service(settings)
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(service.link.connected.wait(), 10)
     await wait_for_port(port, within_s=10)

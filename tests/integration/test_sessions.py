@@ -214,11 +214,9 @@ async def test_malformed_payloads_between_good_readings_are_counted_and_never_st
     assert counted == len(bad)
     assert service.metrics.count(service.metrics.messages, "vitals", "accepted") == len(bad)
     await _until_stored(service, len(bad) * 2 + 1)
-    outcomes = service.store.query(
-        "SELECT outcome, reason FROM messages WHERE outcome != 'accepted'"
-    )
+    outcomes = [m for m in service.recorder.messages() if m.outcome != "accepted"]
     assert len(outcomes) == len(bad)
-    assert all(row["reason"] for row in outcomes)
+    assert all(m.reason for m in outcomes)
 
 
 async def test_replaying_a_recorded_session_twice_gives_the_same_alarms_as_live(
@@ -247,7 +245,7 @@ async def test_replaying_a_recorded_session_twice_gives_the_same_alarms_as_live(
     live = [(a["alarm"], a["kind"], a["state"], a["ts"]) for a in bus.alarms("c08")]
     assert len(live) >= 4
 
-    settings = load_settings(None, site=SITE, db="sqlite:///:memory:", http="off")
+    settings = load_settings(None, site=SITE, db="memory://", http="off")
     db = service.settings.db
     first = replay(read_journal(db), settings)
     second = replay(read_journal(db), settings)
@@ -261,7 +259,7 @@ async def _until_stored(service: object, rows: int, within_s: float = 10.0) -> N
     assert isinstance(service, Service)
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        if service.store.query("SELECT count(*) AS n FROM messages")[0]["n"] >= rows:
+        if len(service.recorder.messages()) >= rows:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"store did not reach {rows} messages")
