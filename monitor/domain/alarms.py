@@ -32,55 +32,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from monitor.domain.events import AlarmTransition, alarm_id
-
-
-class AlarmKind(StrEnum):
-    SBP_HIGH = "sbp_high"
-    SBP_LOW = "sbp_low"
-    DBP_HIGH = "dbp_high"
-    SBP_RISE = "sbp_rise"
-    DBP_RISE = "dbp_rise"
-    HR_HIGH = "hr_high"
-    HR_LOW = "hr_low"
-    SPO2_LOW = "spo2_low"
-    SPO2_CRITICAL = "spo2_critical"
-    NO_PULSE = "no_pulse"
-    RECOVERY_OVERDUE = "recovery_overdue"
-    PREINFUSION_BP_HIGH = "preinfusion_bp_high"
-    MONITOR_OFFLINE = "monitor_offline"
-    VITALS_STALE = "vitals_stale"  # contract v1; v1.1 raises one alarm per vital instead
-    HR_STALE = "hr_stale"
-    SPO2_STALE = "spo2_stale"
-    NIBP_STALE = "nibp_stale"
-    CLOCK_STEP = "clock_step"
-    BASELINE_INCOMPLETE = "baseline_incomplete"
-    SPO2_PROBE_OFF = "spo2_probe_off"
-    NIBP_FAILED = "nibp_failed"
-    LEADS_OFF = "leads_off"
-    MONITOR_SERVICE_DOWN = "monitor_service_down"
-    PAGING_FAILED = "paging_failed"
-
-
-class AlarmClass(StrEnum):
-    PHYSIOLOGICAL = "physiological"
-    TECHNICAL = "technical"
-
-
-class AlarmPriority(StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        return {"high": 3, "medium": 2, "low": 1}[self.value]
-
-
-class AlarmState(StrEnum):
-    ACTIVE = "active"
-    ACKNOWLEDGED = "acknowledged"
-    LATCHED = "latched"
-    CLEARED = "cleared"
+from monitor.domain.vocabulary import AlarmClass as AlarmClass
+from monitor.domain.vocabulary import AlarmKind as AlarmKind
+from monitor.domain.vocabulary import AlarmPriority as AlarmPriority
+from monitor.domain.vocabulary import AlarmState as AlarmState
 
 
 class Trigger(StrEnum):
@@ -380,11 +335,11 @@ def as_transition(
         alarm=alarm.id,
         ts=alarm.updated_at,
         session=alarm.session,
-        kind=alarm.kind.value,
-        alarm_class=alarm.alarm_class.value,
-        priority=alarm.priority.value,
-        state=alarm.state.value,
-        previous_state=previous.value if previous else None,
+        kind=alarm.kind,
+        alarm_class=alarm.alarm_class,
+        priority=alarm.priority,
+        state=alarm.state,
+        previous_state=previous,
         reason=trigger.value if trigger else "raised",
         value=alarm.value,
         limit=alarm.limit,
@@ -393,5 +348,5 @@ def as_transition(
         acknowledged_by=alarm.acknowledged_by,
         acknowledged_at=alarm.acknowledged_at,
         note=alarm.note,
-        suppressed_by=alarm.suppressed_by.value if alarm.suppressed_by else None,
+        suppressed_by=alarm.suppressed_by,
     )

@@ -13,12 +13,12 @@ time. The vitals side of a reading (limits, no pulse, device conditions, stale d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from monitor.domain import course
 from monitor.domain.alarms import AlarmBoard, AlarmKind, AlarmNotFound, AlarmPriority, AlarmState
 from monitor.domain.alarms import IllegalTransition as IllegalAlarmTransition
-from monitor.domain.clock import Placement, Source, Timeline
+from monitor.domain.clock import Placement, Source
 from monitor.domain.commands import (
     MAX_AUDIO_PAUSE_S,
     Acknowledge,
@@ -40,6 +40,7 @@ from monitor.domain.events import (
 )
 from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
 from monitor.domain.session import IllegalStep, Phase, Session, Step, next_phase
+from monitor.domain.state import ChairState as ChairState
 from monitor.domain.technical import (
     CLOCK_STEP_SHOWN_S,
     baseline_incomplete_finding,
@@ -47,37 +48,11 @@ from monitor.domain.technical import (
     offline_finding,
 )
 from monitor.domain.vigil import Vigil
-from monitor.domain.vitals import Reading, Vital
+from monitor.domain.vitals import Reading
 
 
 class DischargeRefused(Exception):
     """A discharge over an unacknowledged high-priority alarm that did not say so."""
-
-
-@dataclass(slots=True)
-class ChairState:
-    """Everything a chair remembers; plain data, so the shell can snapshot and restore it."""
-
-    name: str
-    board: AlarmBoard
-    session: Session | None = None
-    sessions_opened: int = 0
-    session_wall: float | None = None
-    device_online: bool | None = None
-    device_name: str | None = None
-    device_since: float | None = None
-    device_in_use: bool = False
-    timeline: Timeline = field(default_factory=Timeline)
-    newest_reading_ts: float | None = None
-    placed_ts: float | None = None  # where the last reading landed on the chair's timeline
-    clock_step_at: float | None = None
-    recent_readings: list[str] = field(default_factory=list)
-    latest: dict[Vital, tuple[float, float]] = field(default_factory=dict)
-    valid_wall: dict[Vital, float] = field(default_factory=dict)
-    missing_since: dict[Vital, float] = field(default_factory=dict)  # first reading without it
-    audio_paused_until: float | None = None
-    audio_paused_by: str | None = None
-    audio_pause_rank: int = 0
 
 
 class Chair:

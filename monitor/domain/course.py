@@ -58,7 +58,7 @@ def admit(
         SessionOpened(
             command.ts, sid, command.patient, command.weight_kg, entered, overrides, command.by
         ),
-        PhaseChanged(command.ts, sid, Phase.BASELINE.value, phase.value, "admit"),
+        PhaseChanged(command.ts, sid, Phase.BASELINE, phase, "admit"),
     ]
 
 
@@ -66,9 +66,7 @@ def infusion_step(session: Session, event: InfusionEvent) -> list[Event]:
     """Start (freezing the baseline), pause, resume or stop (starting the recovery watch)."""
     phase = next_phase(session.phase, event.step)
     previous, session.phase, session.phase_since = session.phase, phase, event.ts
-    events: list[Event] = [
-        PhaseChanged(event.ts, session.id, phase.value, previous.value, event.step.value)
-    ]
+    events: list[Event] = [PhaseChanged(event.ts, session.id, phase, previous, event.step.value)]
     # Delivery ended at the stop, or at the pause that became the stop (safety rule 5).
     delivery_end = (
         session.infusion.paused_at if session.infusion.paused_at is not None else event.ts
@@ -94,13 +92,13 @@ def discharge(
     phase = next_phase(session.phase, Step.DISCHARGE)
     previous, session.phase = session.phase, phase
     session.phase_since = session.closed_at = ts
-    events: list[Event] = [PhaseChanged(ts, session.id, phase.value, previous.value, "discharge")]
+    events: list[Event] = [PhaseChanged(ts, session.id, phase, previous, "discharge")]
     tracker, outcome = session.recovery, None
     if tracker is not None:
         update = tracker.discharge(ts, by=by)
         events += [update] if update else []
         outcome = Outcome(tracker.status)  # final once discharged
-    status = tracker.audited_status.value if tracker else None
+    status = tracker.audited_status if tracker else None
     return [*events, SessionClosed(ts, session.id, status, outcome, by, over_alarms)]
 
 

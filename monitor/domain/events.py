@@ -4,9 +4,8 @@ Identifiers are derived from the event itself (chair, kind, event time, a counte
 random source or a clock, so that replaying the same inputs gives the same identifiers.
 
 Closed sets of values are StrEnums, so an event serialises to the same JSON as its plain strings.
-The alarm, phase and recovery fields are still `str`: their enums live in modules that build these
-events (alarms, recovery, and session through recovery), and importing them here would close a
-circle.
+The alarm, phase and recovery vocabularies come from `vocabulary`, which imports nothing, so the
+modules that build these events can import this one.
 """
 
 from __future__ import annotations
@@ -17,6 +16,14 @@ from enum import StrEnum
 
 from monitor.domain.baseline import BaselineSource
 from monitor.domain.vitals import Vital
+from monitor.domain.vocabulary import (
+    AlarmClass,
+    AlarmKind,
+    AlarmPriority,
+    AlarmState,
+    Phase,
+    RecoveryStatus,
+)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -65,11 +72,11 @@ class AlarmTransition:
     alarm: str
     ts: float
     session: str | None
-    kind: str
-    alarm_class: str
-    priority: str
-    state: str
-    previous_state: str | None
+    kind: AlarmKind
+    alarm_class: AlarmClass
+    priority: AlarmPriority
+    state: AlarmState
+    previous_state: AlarmState | None
     reason: str
     value: float | None
     limit: float | None
@@ -78,14 +85,14 @@ class AlarmTransition:
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
     note: str | None = None
-    suppressed_by: str | None = None
+    suppressed_by: AlarmKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RecoveryUpdate:
     ts: float
     session: str
-    status: str
+    status: RecoveryStatus
     infusion_stopped_at: float
     minutes_since_stop: float
     baseline: dict[str, float]
@@ -101,8 +108,8 @@ class RecoveryUpdate:
 class PhaseChanged:
     ts: float
     session: str
-    phase: str
-    previous: str
+    phase: Phase
+    previous: Phase
     cause: str
 
 
@@ -121,7 +128,7 @@ class SessionOpened:
 class SessionClosed:
     ts: float
     session: str
-    recovery_status: str | None
+    recovery_status: RecoveryStatus | None
     outcome: Outcome | None = None  # None: no infusion
     by: str | None = None
     over_alarms: tuple[str, ...] = ()  # unacknowledged high alarms it was discharged over

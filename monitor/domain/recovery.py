@@ -29,35 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from monitor.domain.baseline import BASELINE_VITALS, Baseline
 from monitor.domain.events import RecoveryUpdate
 from monitor.domain.limits import DEFAULT_LIMITS, Limits
 from monitor.domain.vitals import LABELS, Vital
+from monitor.domain.vocabulary import RecoveryStatus as RecoveryStatus
 
 CONTINUOUS_FRESH_S = 120.0
-
-
-class RecoveryStatus(StrEnum):
-    WATCHING = "watching"
-    RECOVERED = "recovered"
-    OVERDUE = "overdue"
-    RECOVERED_LATE = "recovered_late"
-    CANNOT_ASSESS = "cannot_assess"
-    DISCHARGED_UNCONFIRMED = "discharged_unconfirmed"
-
-    @property
-    def final(self) -> bool:
-        return self in (
-            RecoveryStatus.RECOVERED,
-            RecoveryStatus.RECOVERED_LATE,
-            RecoveryStatus.DISCHARGED_UNCONFIRMED,
-        )
-
-    @property
-    def confirmed(self) -> bool:
-        return self in (RecoveryStatus.RECOVERED, RecoveryStatus.RECOVERED_LATE)
 
 
 @dataclass(slots=True)
@@ -100,7 +79,7 @@ class RecoveryTracker:
         return RecoveryUpdate(
             ts=ts,
             session=self.session,
-            status=self.status.value,
+            status=self.status,
             infusion_stopped_at=self.stopped_at,
             minutes_since_stop=round(max(0.0, ts - self.stopped_at) / 60.0, 2),
             baseline=self.baseline.as_dict(),

@@ -9,39 +9,13 @@ machine; a command it does not list is rejected with the reason and changes noth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from monitor.domain.baseline import Baseline, BaselineSamples
 from monitor.domain.limits import Limits
 from monitor.domain.recovery import RecoveryTracker
 from monitor.domain.vitals import Vital
-
-
-class Phase(StrEnum):
-    EMPTY = "empty"
-    BASELINE = "baseline"
-    INFUSING = "infusing"
-    PAUSED = "paused"
-    RECOVERY = "recovery"
-    DISCHARGED = "discharged"
-
-    @property
-    def open(self) -> bool:
-        """A patient is in the chair under this session."""
-        return self in _OPEN
-
-
-_OPEN = frozenset({Phase.BASELINE, Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY})
-
-
-class Step(StrEnum):
-    ADMIT = "admit"
-    START = "start"
-    PAUSE = "pause"
-    RESUME = "resume"
-    STOP = "stop"
-    DISCHARGE = "discharge"
-
+from monitor.domain.vocabulary import Phase as Phase
+from monitor.domain.vocabulary import Step as Step
 
 PHASES: dict[tuple[Phase, Step], Phase] = {
     (Phase.EMPTY, Step.ADMIT): Phase.BASELINE,

@@ -15,14 +15,16 @@ only by a monitor_offline that itself sounds (rule 7).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from monitor.domain.alarms import AlarmClass, AlarmKind, AlarmPriority
 from monitor.domain.baseline import compute_baseline
 from monitor.domain.events import ArtefactRecorded, Event, RecoveryUpdate
+from monitor.domain.limits import Limits
 from monitor.domain.recovery import RecoveryStatus
 from monitor.domain.rules import RULES, Verdict, evaluate, preinfusion_finding
-from monitor.domain.session import Phase
+from monitor.domain.session import Phase, Session
+from monitor.domain.state import ChairState
 from monitor.domain.technical import (
     NO_PULSE_DELAY_S,
     STALE_KINDS,
@@ -41,8 +43,23 @@ from monitor.domain.vitals import (
     screen,
 )
 
-if TYPE_CHECKING:
-    from monitor.domain.chair import Chair
+
+class Seat(Protocol):
+    """What the vitals side reads of its chair, and the one thing it asks of it."""
+
+    @property
+    def state(self) -> ChairState: ...
+    @property
+    def phase(self) -> Phase: ...
+    @property
+    def session(self) -> Session | None: ...
+    @property
+    def session_ref(self) -> str | None: ...
+    @property
+    def limits(self) -> Limits: ...
+    def clinical_now(self, wall: float) -> float: ...
+    def device_at(self, online: bool, device: str | None, *, ts: float) -> list[Event]: ...
+
 
 _AFTER_START = (Phase.INFUSING, Phase.PAUSED, Phase.RECOVERY)
 # Flags that explain a 0 HR and a 0 SpO2 as equipment, not a pulseless patient.
@@ -58,7 +75,7 @@ _NOT_BLOCKING_RECOVERY = (AlarmKind.RECOVERY_OVERDUE, AlarmKind.PREINFUSION_BP_H
 
 
 class Vigil:
-    def __init__(self, chair: Chair) -> None:
+    def __init__(self, chair: Seat) -> None:
         self.chair = chair
 
     def reading(self, reading: Reading, wall: float) -> list[Event]:

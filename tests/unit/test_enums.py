@@ -12,9 +12,11 @@ import pytest
 from builders import Bedside, admitted, of_type, recovering
 
 from dashboard.hub import PING, Hub, MessageKind, ServiceState, Viewer
+from monitor.domain.alarms import AlarmClass, AlarmKind, AlarmPriority, AlarmState
 from monitor.domain.baseline import BaselineSource
 from monitor.domain.commands import Acknowledge, Discharge, InfusionEvent, PauseAudio
 from monitor.domain.events import (
+    AlarmTransition,
     ArtefactRecorded,
     BaselineSet,
     CommandAccepted,
@@ -22,10 +24,12 @@ from monitor.domain.events import (
     CommandRejected,
     Event,
     Outcome,
+    PhaseChanged,
+    RecoveryUpdate,
     SessionClosed,
 )
 from monitor.domain.recovery import RecoveryStatus
-from monitor.domain.session import Step
+from monitor.domain.session import Phase, Step
 from monitor.domain.vitals import Vital
 from monitor.wire.address import parse_broker_url
 
@@ -35,7 +39,20 @@ ENUM_FIELDS: dict[type, dict[str, tuple[type, ...]]] = {
     BaselineSet: {"source": (BaselineSource,)},
     CommandAccepted: {"command": (CommandName,)},
     CommandRejected: {"command": (CommandName,)},
-    SessionClosed: {"outcome": (Outcome, type(None))},
+    SessionClosed: {
+        "outcome": (Outcome, type(None)),
+        "recovery_status": (RecoveryStatus, type(None)),
+    },
+    AlarmTransition: {
+        "kind": (AlarmKind,),
+        "alarm_class": (AlarmClass,),
+        "priority": (AlarmPriority,),
+        "state": (AlarmState,),
+        "previous_state": (AlarmState, type(None)),
+        "suppressed_by": (AlarmKind, type(None)),
+    },
+    PhaseChanged: {"phase": (Phase,), "previous": (Phase,)},
+    RecoveryUpdate: {"status": (RecoveryStatus,)},
 }
 
 
