@@ -12,7 +12,6 @@ from monitor.domain.commands import Admit, InfusionEvent
 from monitor.domain.events import (
     BaselineSet,
     Event,
-    Outcome,
     PhaseChanged,
     SessionClosed,
     SessionOpened,
@@ -97,7 +96,7 @@ def discharge(
     if tracker is not None:
         update = tracker.discharge(ts, by=by)
         events += [update] if update else []
-        outcome = Outcome(tracker.status)  # final once discharged
+        outcome = tracker.status  # final once discharged
     status = tracker.audited_status if tracker else None
     return [*events, SessionClosed(ts, session.id, status, outcome, by, over_alarms)]
 

@@ -50,15 +50,6 @@ class CommandName(StrEnum):
     PAUSE_AUDIO = "pause_audio"
 
 
-class Outcome(StrEnum):
-    """How a session with an infusion ended: recovery confirmed in the window, confirmed after
-    it, or the patient discharged before it was confirmed."""
-
-    RECOVERED = "recovered"
-    RECOVERED_LATE = "recovered_late"
-    DISCHARGED_UNCONFIRMED = "discharged_unconfirmed"
-
-
 def alarm_id(chair: str, kind: str, ts: float, serial: int) -> str:
     return _ulid_like(ts, "alarm", chair, kind, f"{ts:.3f}", serial)
 
@@ -129,7 +120,7 @@ class SessionClosed:
     ts: float
     session: str
     recovery_status: RecoveryStatus | None
-    outcome: Outcome | None = None  # None: no infusion
+    outcome: RecoveryStatus | None = None  # a final status (`final`); None: no infusion
     by: str | None = None
     over_alarms: tuple[str, ...] = ()  # unacknowledged high alarms it was discharged over
 

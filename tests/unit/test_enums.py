@@ -23,7 +23,6 @@ from monitor.domain.events import (
     CommandName,
     CommandRejected,
     Event,
-    Outcome,
     PhaseChanged,
     RecoveryUpdate,
     SessionClosed,
@@ -40,7 +39,7 @@ ENUM_FIELDS: dict[type, dict[str, tuple[type, ...]]] = {
     CommandAccepted: {"command": (CommandName,)},
     CommandRejected: {"command": (CommandName,)},
     SessionClosed: {
-        "outcome": (Outcome, type(None)),
+        "outcome": (RecoveryStatus, type(None)),
         "recovery_status": (RecoveryStatus, type(None)),
     },
     AlarmTransition: {
@@ -137,17 +136,20 @@ def test_a_second_admission_is_refused_as_admit() -> None:
     assert refused.command is CommandName.ADMIT
 
 
-def test_the_outcomes_are_the_final_recovery_statuses() -> None:
-    assert {o.value for o in Outcome} == {s.value for s in RecoveryStatus if s.final}
+def test_a_closed_sessions_outcome_is_a_final_recovery_status() -> None:
+    [closed] = of_type(_whole_session(), SessionClosed)
+
+    assert closed.outcome is not None
+    assert closed.outcome.final
 
 
 @pytest.mark.parametrize(
     ("side", "outcome"),
-    [(admitted, None), (recovering, Outcome.DISCHARGED_UNCONFIRMED)],
+    [(admitted, None), (recovering, RecoveryStatus.DISCHARGED_UNCONFIRMED)],
     ids=["no_infusion", "unconfirmed"],
 )
 def test_a_discharge_closes_with_its_outcome(
-    side: Callable[[], Bedside], outcome: Outcome | None
+    side: Callable[[], Bedside], outcome: RecoveryStatus | None
 ) -> None:
     [closed] = of_type(side().discharge(), SessionClosed)
 
@@ -157,7 +159,7 @@ def test_a_discharge_closes_with_its_outcome(
 def test_a_recovered_patient_closes_as_recovered() -> None:
     [closed] = of_type(_whole_session(), SessionClosed)
 
-    assert closed.outcome is Outcome.RECOVERED
+    assert closed.outcome is RecoveryStatus.RECOVERED
     assert closed.recovery_status == "recovered"
 
 

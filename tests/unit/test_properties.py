@@ -22,7 +22,7 @@ from monitor.domain.commands import (
     Input,
     PauseAudio,
 )
-from monitor.domain.events import ArtefactRecorded, Event, RecoveryUpdate
+from monitor.domain.events import ArtefactRecorded, RecoveryUpdate
 from monitor.domain.limits import DEFAULT_LIMITS
 from monitor.domain.recovery import RecoveryTracker
 from monitor.domain.session import Step
