@@ -75,6 +75,12 @@ TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
 }
 
 
+def breaks_audio_pause(priority: AlarmPriority, *, paused_rank: int) -> bool:
+    """Whether a newly raised alarm of `priority` ends an audio pause taken over alarms of rank
+    `paused_rank`: one above what was paused does, and any high one does."""
+    return priority.rank > paused_rank or priority is AlarmPriority.HIGH
+
+
 class IllegalTransition(Exception):
     def __init__(self, state: AlarmState, trigger: Trigger) -> None:
         allowed = sorted(t.value for s, t in TRANSITIONS if s is state)

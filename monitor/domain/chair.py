@@ -16,7 +16,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from monitor.domain import course
-from monitor.domain.alarms import AlarmBoard, AlarmKind, AlarmNotFound, AlarmPriority, AlarmState
+from monitor.domain.alarms import (
+    AlarmBoard,
+    AlarmKind,
+    AlarmNotFound,
+    AlarmPriority,
+    AlarmState,
+    breaks_audio_pause,
+)
 from monitor.domain.alarms import IllegalTransition as IllegalAlarmTransition
 from monitor.domain.clock import Placement, Source
 from monitor.domain.commands import (
@@ -296,13 +303,12 @@ class Chair:
         for event in events:
             if (
                 isinstance(event, AlarmTransition)
-                and event.state == AlarmState.ACTIVE.value
+                and event.state is AlarmState.ACTIVE
                 and event.suppressed_by is None
+                and breaks_audio_pause(event.priority, paused_rank=self.state.audio_pause_rank)
             ):
-                rank = AlarmPriority(event.priority).rank
-                if rank > self.state.audio_pause_rank or rank == AlarmPriority.HIGH.rank:
-                    self._end_audio_pause()
-                    return
+                self._end_audio_pause()
+                return
 
     def _end_audio_pause(self) -> None:
         self.state.audio_paused_until = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.domain.alarms import AlarmPriority
+from monitor.domain.alarms import AlarmPriority, breaks_audio_pause
 from monitor.domain.commands import MAX_AUDIO_PAUSE_S
 from monitor.domain.session import PHASES, Phase, Step
 
@@ -56,9 +56,7 @@ def _worst_first() -> list[AlarmPriority]:
 
 
 def _breaks_every_pause(priority: AlarmPriority) -> bool:
-    """The chair's rule (`Chair._audio_breakthrough`): a newly raised alarm above the rank that
-    was paused, or any new high one, ends the pause. The browser does not know the rank that was
-    paused, so it may only apply the part that holds for every pause, even one taken over the
-    highest rank there is."""
-    highest = max(p.rank for p in AlarmPriority)
-    return priority.rank > highest or priority is AlarmPriority.HIGH
+    """The domain's rule (`breaks_audio_pause`) for a pause taken over the highest rank there
+    is: the browser does not know the rank that was paused, so it may only apply the part that
+    holds for every pause."""
+    return breaks_audio_pause(priority, paused_rank=max(p.rank for p in AlarmPriority))
