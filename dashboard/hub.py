@@ -195,7 +195,7 @@ class Hub:
         """Before cancelling `run`: never reconnect after this."""
         self.broker_link.closing = True
 
-    async def _message(self, topic: str, payload: bytes, wall: float) -> None:
+    async def _message(self, topic: str, payload: bytes, wall: float, retained: bool) -> None:
         self.take(topic, payload, wall)
 
     def take(self, topic: str, payload: bytes, wall: float) -> None:

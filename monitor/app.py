@@ -151,10 +151,10 @@ class Service:
 
     # Tasks -------------------------------------------------------------------------------
 
-    async def _on_message(self, topic: str, payload: bytes, wall: float) -> None:
+    async def _on_message(self, topic: str, payload: bytes, wall: float, retained: bool) -> None:
         started = time.perf_counter()
         try:
-            result = self.intake.message(topic, payload, wall)
+            result = self.intake.message(topic, payload, wall, retained=retained)
         except Exception:
             # A bug must not stop the monitoring of every other chair: log it, count it, go on.
             log.exception("internal error handling a message on %s", topic)

@@ -70,7 +70,7 @@ class MqttLink:
         *,
         client_id: str,
         subscriptions: list[str],
-        on_message: Callable[[str, bytes, float], Awaitable[None]],
+        on_message: Callable[[str, bytes, float, bool], Awaitable[None]],
         will: Outgoing | None = None,
         on_connect: Callable[[], list[Outgoing]] = list,
         on_change: Callable[[bool], None] = lambda connected: None,
@@ -165,7 +165,7 @@ class MqttLink:
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-            await self.on_message(message.topic.value, data, time.time())
+            await self.on_message(message.topic.value, data, time.time(), bool(message.retain))
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """Publish in order, up to `SEND_BATCH` messages in flight at once (waiting for each

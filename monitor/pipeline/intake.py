@@ -55,9 +55,10 @@ class Intake:
         scribe_options = {"dump": dump} if dump is not None else {}
         self.scribe = Scribe(clinic, site=site, snapshot_s=snapshot_s, **scribe_options)
 
-    def message(self, topic: str, payload: bytes, wall: float) -> Result:
-        """Handle one inbound message that arrived at wall time `wall`."""
-        routed = self.router.route(topic, payload)
+    def message(self, topic: str, payload: bytes, wall: float, *, retained: bool = False) -> Result:
+        """Handle one inbound message that arrived at wall time `wall` (`retained`: the broker
+        delivered it from its store, not as it was sent)."""
+        routed = self.router.route(topic, payload, retained=retained)
         if isinstance(routed, Refused):
             kept = (
                 payload[:STORED_OVERSIZED_BYTES] if routed.outcome is Outcome.OVERSIZED else payload

@@ -1,6 +1,7 @@
 """Topic and payload to a domain input for the `Clinic`, or a refusal saying why.
 
-Checks, in order: size, topic shape, site, payload against the contract. What passes is a
+Checks, in order: size, topic shape, site, retention (only a device's status may be retained),
+payload against the contract. What passes is a
 `Routed` (the inbound kind, the chair when the topic names one, the domain input); what does
 not is a `Refused` with an outcome (`oversized`, `bad_topic`, `other_site`, `malformed`) and a
 reason a person can act on. Never raises.
@@ -28,6 +29,7 @@ class Outcome(StrEnum):
     MALFORMED = "malformed"
     UNKNOWN_CHAIR = "unknown_chair"
     UNMATCHED = "unmatched"  # a site input nothing takes (a reply to no page of ours)
+    RETAINED = "retained"  # a command or reading the broker kept: not something happening now
     INTERNAL_ERROR = "internal_error"
 
 
@@ -49,7 +51,7 @@ class Router:
     def __init__(self, *, site: str, root: str) -> None:
         self.site, self.root = site, root
 
-    def route(self, topic: str, payload: bytes) -> Routed | Refused:
+    def route(self, topic: str, payload: bytes, *, retained: bool = False) -> Routed | Refused:
         if len(payload) > MAX_PAYLOAD_BYTES:
             reason = f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
             return Refused(Outcome.OVERSIZED, reason)
@@ -59,6 +61,11 @@ class Router:
             return Refused(Outcome.BAD_TOPIC, str(exc))
         if where.site != self.site:
             return Refused(Outcome.OTHER_SITE, f"not site {self.site}", where.kind)
+        if retained and where.kind is not Inbound.DEVICE:
+            # Only a device's status is retained by the contract. A retained command would be
+            # acted on again at every reconnection (an acknowledgement "by" whoever left it).
+            reason = f"a retained {where.kind.value} message is refused: only device status is retained"
+            return Refused(Outcome.RETAINED, reason, where.kind)
         try:
             if where.pager is not None:
                 return Routed(where.kind, None, decode_reply(where.pager, payload))

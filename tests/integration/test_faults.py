@@ -454,3 +454,33 @@ def _newest_state(bus: Bus, chair: str, *, phase: str, since: float) -> dict[str
     if newest is None or newest["phase"] != phase or parse_event_time(newest["ts"]) < since - 1e-3:
         return None
     return newest
+
+
+# Retained commands ----------------------------------------------------------------------------
+
+
+async def test_a_retained_acknowledgement_is_refused_and_never_replayed_at_a_reconnection(
+    start_service: StartService, bus: Bus
+) -> None:
+    service = await start_service()
+    # Left on the broker by a client before there is anything to acknowledge (MQTT 3.1.1 hands
+    # it on live without its retain flag: the chair refuses it, there is no such alarm).
+    ghost = {"ts": at(1), "command": "acknowledge", "alarm": "sbp_high", "by": "ghost"}
+    await bus.publish(topic("c01", "command"), ghost, retain=True)
+    session = ScriptedSession("c01", bp=_hypertensive, end_min=15, every_s=30, discharge=False)
+    await bus.send(session.messages())
+    await bus.wait_for(lambda: _alarms_of(bus, "sbp_high"), what="sbp_high")
+
+    service.stop()  # a restart: the broker hands the new connection its retained message
+    await bus.wait_for(
+        lambda: [s for s in _statuses(bus) if s["state"] == "offline"],
+        what="the service saying offline as it stops",
+    )
+    service = await start_service()
+    refused = await _stored(lambda: service.recorder.messages(outcome="retained"), within_s=15)
+
+    assert [(m.kind, m.topic) for m in refused] == [("command", topic("c01", "command"))]
+    assert "retained" in (refused[0].reason or "")
+    assert [a for a in bus.alarms("c01") if a.get("acknowledged_by") == "ghost"] == []
+    assert service.clinic.chair("c01").state.board.alarms["sbp_high"].state == "active"
+    assert service.metrics.count(service.metrics.messages, "command", "retained") == 1

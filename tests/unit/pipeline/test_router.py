@@ -95,3 +95,21 @@ def test_a_refusal_names_the_kind_when_the_topic_said_it() -> None:
 )
 def test_the_journal_names_the_chair_even_of_a_bad_topic(topic: str, chair: str | None) -> None:
     assert chair_of(topic, "clinic") == chair
+
+
+@pytest.mark.parametrize("leaf", ["vitals", "infusion", "session", "command"])
+def test_a_retained_reading_or_command_is_refused_as_retained(leaf: str) -> None:
+    refused = ROUTER.route(f"clinic/north/chair/c01/{leaf}", b"{}", retained=True)
+
+    assert isinstance(refused, Refused)
+    assert refused.outcome is Outcome.RETAINED
+    assert "only device status is retained" in refused.reason
+
+
+def test_a_retained_pager_reply_is_refused_and_a_retained_device_status_taken() -> None:
+    reply = ROUTER.route("clinic/north/pager/kim/reply", b"{}", retained=True)
+    device = ROUTER.route("clinic/north/chair/c01/device", b'{"state": "online"}', retained=True)
+
+    assert isinstance(reply, Refused)
+    assert reply.outcome is Outcome.RETAINED
+    assert isinstance(device, Routed)
