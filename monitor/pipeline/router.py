@@ -64,7 +64,9 @@ class Router:
         if retained and where.kind is not Inbound.DEVICE:
             # Only a device's status is retained by the contract. A retained command would be
             # acted on again at every reconnection (an acknowledgement "by" whoever left it).
-            reason = f"a retained {where.kind.value} message is refused: only device status is retained"
+            reason = (
+                f"a retained {where.kind.value} message is refused: only device status is retained"
+            )
             return Refused(Outcome.RETAINED, reason, where.kind)
         try:
             if where.pager is not None:
