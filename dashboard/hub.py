@@ -9,6 +9,12 @@ a `Viewer` with its own outbox: chair updates are coalesced per chair (a newer s
 not yet sent), events wait in a bounded queue, and a browser that cannot keep up (its queue
 overflows, or one send takes longer than `SEND_TIMEOUT_S`) is dropped and reconnects, without
 slowing anyone else. Nurse actions go back as contract commands, validated before they leave.
+
+Everything the hub reads back is validated against the contract's outbound models (strictly: a
+number is a number) before it is kept; a message that does not validate, or whose `site` or
+`chair` disagrees with its topic, is refused: counted in `refused`, logged at most once a minute
+per topic, and never raised, so one bad retained message cannot keep the station down. What is
+kept, and what the browsers get, is the message as it came.
 """
 
 from __future__ import annotations
@@ -24,9 +30,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from monitor.mqtt import MqttLink
 from monitor.wire.address import BrokerAddress
-from monitor.wire.outbound import Outgoing
+from monitor.wire.outbound import (
+    AlarmOut,
+    ChairStateOut,
+    OutboundModel,
+    Outgoing,
+    RecoveryOut,
+    ServiceStatusOut,
+)
 from monitor.wire.payloads import PayloadError, parse_event_time, validate
 from monitor.wire.topics import Inbound, check_name, status_topic
 
@@ -40,6 +55,13 @@ VIEWER_EVENTS = 256
 SEND_TIMEOUT_S = 5.0
 SERVICE_SILENT_S = 5.0  # the service says it is alive every 2 s
 VITALS = ("hr", "spo2", "sbp", "dbp")
+REFUSAL_LOG_EVERY_S = 60.0  # a topic's refusals are logged at most this often
+REFUSAL_TOPICS = 1024  # topics whose last refusal log is remembered
+READ_BACK: dict[str, type[OutboundModel]] = {
+    "state": ChairStateOut,
+    "alarm": AlarmOut,
+    "recovery": RecoveryOut,
+}
 
 
 class MessageKind(StrEnum):
@@ -79,6 +101,18 @@ class Socket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """Why a browser is dropped, and the close code that tells its page."""
+
+    reason: str
+    code: int
+
+
+TOO_SLOW = 1013  # the page reconnects by itself
+LOGGED_OUT = Ending("logged out", 4401)  # the page goes to the login
+
+
 @dataclass(eq=False)  # each browser is itself: kept in a set by identity
 class Viewer:
     """One browser: its own bounded outbox, drained by `run`."""
@@ -89,6 +123,15 @@ class Viewer:
     events: deque[str] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: str | None = None
+    ending: Ending | None = None
+
+    def end(self, ending: Ending) -> None:
+        """Stop sending and close the browser's socket with `ending`'s code."""
+        self.ending = ending
+        self.dropped = self.dropped or ending.reason
+        self.chairs.clear()
+        self.events.clear()
+        self.wake.set()
 
     def offer_chair(self, chair: str, message: str) -> None:
         self.chairs[chair] = message
@@ -119,9 +162,11 @@ class Viewer:
                     self.dropped = (
                         self.dropped or f"too slow: a send took over {SEND_TIMEOUT_S:g} s"
                     )
-        log.warning("dropping browser of %s: %s", self.name, self.dropped)
+        ending = self.ending or Ending("too slow", TOO_SLOW)
+        level = logging.WARNING if ending.code == TOO_SLOW else logging.INFO
+        log.log(level, "dropping browser of %s: %s", self.name, self.dropped)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.socket.close(code=1013, reason="too slow"), 1.0)
+            await asyncio.wait_for(self.socket.close(code=ending.code, reason=ending.reason), 1.0)
 
 
 @dataclass
@@ -132,16 +177,17 @@ class ChairView:
     alarms: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ALARM_LOG))
     recovery: dict[str, Any] | None = None  # the latest `recovery` event, of whichever session
 
-    def take_state(self, state: dict[str, Any]) -> None:
-        if state.get("session") != self.session:
-            self.session = state.get("session")
+    def take_state(self, state: dict[str, Any], checked: ChairStateOut) -> None:
+        """Keep `state` as it came; read its values from `checked`, its validated model."""
+        if checked.session != self.session:
+            self.session = checked.session
             self.history = {}
             self.alarms.clear()
         self.state = state
         for vital in VITALS:
-            seen = (state.get("vitals") or {}).get(vital)
-            if seen:
-                self._remember(vital, parse_event_time(seen["ts"]), float(seen["value"]))
+            seen = checked.vitals.get(vital)
+            if seen is not None:
+                self._remember(vital, seen.ts, seen.value)
 
     def _remember(self, vital: str, ts: float, value: float) -> None:
         points = self.history.setdefault(vital, deque(maxlen=HISTORY_POINTS))
@@ -161,10 +207,35 @@ class ChairView:
         return self.recovery if self.recovery.get("session") == self.state.get("session") else None
 
 
+class Refusals:
+    """Messages the hub would not keep: counted per topic, logged at most once a minute each."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_topic: dict[str, int] = {}
+        self._logged: dict[str, tuple[float, int]] = {}  # topic -> (when logged, count then)
+
+    def refuse(self, topic: str, reason: str, wall: float) -> None:
+        self.count += 1
+        seen = self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
+        logged_at, then = self._logged.get(topic, (None, 0))
+        if logged_at is not None and wall - logged_at < REFUSAL_LOG_EVERY_S:
+            return
+        if len(self._logged) >= REFUSAL_TOPICS and topic not in self._logged:
+            self._logged.pop(next(iter(self._logged)))
+        if len(self.by_topic) > REFUSAL_TOPICS:
+            self.by_topic.pop(next(iter(self.by_topic)))
+        self._logged[topic] = (wall, seen)
+        suppressed = seen - then - 1 if logged_at is not None else 0
+        more = f" ({suppressed} more since the last report)" if suppressed > 0 else ""
+        log.warning("dashboard: refused a message on %s: %s%s", topic, reason, more)
+
+
 class Hub:
     def __init__(self, *, broker: BrokerAddress, root: str, site: str) -> None:
         self.root, self.site = root, site
         self.chairs: dict[str, ChairView] = {}
+        self.refusals = Refusals()
         self.viewers: set[Viewer] = set()
         self.service_state = ServiceState.UNKNOWN
         self.service_seen: float | None = None
@@ -199,35 +270,60 @@ class Hub:
         self.take(topic, payload, wall)
 
     def take(self, topic: str, payload: bytes, wall: float) -> None:
-        """One message from the service: remember it and tell the browsers."""
+        """One message from the service: check it, remember it and tell the browsers. Never
+        raises: what cannot be kept is refused (and counted in `refusals`)."""
+        try:
+            reason = self._take(topic, payload, wall)
+        except Exception:  # a bug on one message must not take the station down
+            log.exception("dashboard: internal error on a message on %s", topic)
+            reason = "internal error"
+        if reason is not None:
+            self.refusals.refuse(topic, reason, wall)
+
+    def _take(self, topic: str, payload: bytes, wall: float) -> str | None:
+        """Keep one message; the reason it was refused, or None."""
         try:
             data = json.loads(payload)
         except (ValueError, RecursionError):
-            log.warning("dashboard: not JSON on %s", topic)
-            return
+            return "not JSON"
         if not isinstance(data, dict):
-            return
+            return "not a JSON object"
         if topic == status_topic(self.root, self.site):
-            self._status(data, wall)
-            return
-        self.service_seen = wall
+            return self._status(data, wall)
         parts = topic.split("/")
-        chair, leaf = parts[-2], parts[-1]
-        if leaf == "state":
-            view = self.chairs.setdefault(chair, ChairView())
-            view.take_state(data)
+        if len(parts) != 5 or parts[:3] != [self.root, self.site, "chair"]:
+            return "not a topic the station follows"
+        chair, leaf = parts[3], parts[4]
+        model = READ_BACK.get(leaf)
+        if model is None:
+            return "not a topic the station follows"
+        checked, reason = _checked(model, data, site=self.site, chair=chair)
+        if checked is None:
+            return reason
+        self.service_seen = wall
+        self._keep(chair, data, checked, wall)
+        return None
+
+    def _keep(self, chair: str, data: dict[str, Any], checked: OutboundModel, wall: float) -> None:
+        view = self.chairs.setdefault(chair, ChairView())
+        if isinstance(checked, ChairStateOut):
+            view.take_state(data, checked)
             self._broadcast_chair(chair, wall)
-        elif leaf == "alarm":
-            self.chairs.setdefault(chair, ChairView()).alarms.append(data)
+        elif isinstance(checked, AlarmOut):
+            view.alarms.append(data)
             self._broadcast_event({"type": MessageKind.ALARM, "alarm": data})
-        elif leaf == "recovery":
-            self.chairs.setdefault(chair, ChairView()).recovery = data
+        else:
+            view.recovery = data
             self._broadcast_chair(chair, wall)
 
-    def _status(self, data: dict[str, Any], wall: float) -> None:
-        self.service_state = ServiceState.reported(data.get("state"))
+    def _status(self, data: dict[str, Any], wall: float) -> str | None:
+        checked, reason = _checked(ServiceStatusOut, data, site=self.site, chair=None)
+        if not isinstance(checked, ServiceStatusOut):
+            return reason
+        self.service_state = ServiceState.reported(checked.state)
         self.service_seen = wall
         self.announce_link()
+        return None
 
     # Telling the browsers ----------------------------------------------------------------
 
@@ -251,7 +347,7 @@ class Hub:
         view = self.chairs.get(chair)
         if view is None or view.state is None:
             return None
-        now = parse_event_time(view.state["ts"]) if view.state.get("ts") else wall
+        now = parse_event_time(view.state["ts"])  # validated when it came
         trend = view.trend(now)
         recovery = view.session_recovery()
         return json.dumps(
@@ -304,3 +400,21 @@ class Hub:
             raise ValueError("the dashboard cannot reach the broker: nothing was sent")
         topic = f"{self.root}/{self.site}/chair/{chair}/{kind.value}"
         self.broker_link.publish(Outgoing(topic, body))
+
+
+def _checked(
+    model: type[OutboundModel], data: dict[str, Any], *, site: str, chair: str | None
+) -> tuple[OutboundModel | None, str]:
+    """`data` validated as `model` for this site (and chair), or None and the reason."""
+    try:
+        checked = model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the message"
+        return None, f"not a valid {model.__name__} ({where}: {first['msg']})"
+    said_site, said_chair = getattr(checked, "site", site), getattr(checked, "chair", chair)
+    if said_site != site:
+        return None, f"its site {said_site!r} is not the topic's {site!r}"
+    if said_chair != chair:
+        return None, f"its chair {said_chair!r} is not the topic's {chair!r}"
+    return checked, ""

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+from test_hub_read_back import a_state
 
 from dashboard.auth import Accounts, AccountsError, Role, Sessions, User, hash_password
 from dashboard.hub import VIEWER_EVENTS, Hub, Viewer
@@ -169,8 +170,13 @@ def test_the_browser_cannot_name_who_discharges_or_admits() -> None:
 def test_a_chair_message_carries_the_recovery_event_of_the_session_it_shows() -> None:
     hub = Hub(broker=parse_broker_url("mqtt://127.0.0.1:1"), root="clinic", site="t1")
     base = "clinic/t1/chair/c01"
-    state = {"ts": 1_795_000_000.0, "chair": "c01", "session": "S2", "vitals": {}}
-    recovery = {"session": "S2", "status": "discharged_unconfirmed", "discharged_by": "kim"}
+    state = a_state(session="S2")
+    recovery = {"ts": state["ts"], "site": "t1", "chair": "c01", "session": "S2",
+                "patient": None, "status": "discharged_unconfirmed",
+                "infusion_stopped_at": state["ts"], "minutes_since_stop": 3.0,
+                "window_minutes": 20.0, "tolerance": 0.2, "baseline": {}, "latest": {},
+                "off_baseline": {}, "consecutive_in_tolerance": 0,
+                "discharged_by": "kim"}  # fmt: skip
     hub.take(f"{base}/state", json.dumps(state).encode(), 0.0)
     hub.take(f"{base}/recovery", json.dumps(recovery | {"session": "S1"}).encode(), 0.0)
     other_session = json.loads(hub.chair_message("c01", 0.0) or "{}")
