@@ -17,7 +17,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import uvicorn
@@ -29,13 +29,33 @@ from monitor.metrics import Metrics, QuietLog
 from monitor.mqtt import MqttLink
 from monitor.pipeline.intake import Intake, Result
 from monitor.pipeline.router import Outcome
-from monitor.record import EventEntry, Recorder, SnapshotEntry, Writer, open_recorder
+from monitor.record import (
+    EventEntry,
+    Recorder,
+    RecordError,
+    SnapshotEntry,
+    Writer,
+    open_recorder,
+)
+from monitor.record.base import (
+    AlarmEntry,
+    Entry,
+    LoginEntry,
+    MessageEntry,
+    ReadingEntry,
+    SessionEntry,
+    SessionRecord,
+)
+from monitor.record.spill import Spill
 from monitor.settings import Settings
-from monitor.wire.outbound import Outgoing
+from monitor.wire.outbound import Outgoing, RecordStatusOut, ServiceStatusOut
 from monitor.wire.snapshot import SnapshotError, dump_chair, load_chair
-from monitor.wire.topics import subscriptions
+from monitor.wire.topics import status_topic, subscriptions
 
 log = logging.getLogger(__name__)
+
+SAY_OFFLINE_S = 2.0  # at a stop: for the broker to take `offline`
+RECORD_STOP_S = 4.0  # at a stop: the last attempt to write, then the spill
 
 
 class ServiceError(OSError):
@@ -61,8 +81,8 @@ class Service:
         self.metrics = Metrics()
         self.quiet = QuietLog(log)
         self.clinic = Clinic(limits=settings.clinic_limits(), chairs=settings.chairs)
-        self.recorder: Recorder = open_recorder(settings.db)
-        self.writer = Writer(self.recorder)
+        self.recorder: Recorder = _open_record(settings.db)
+        self.writer = Writer(self.recorder, spill=Spill(spill_path(settings.db)))
         self.intake = Intake(
             self.clinic,
             site=settings.site,
@@ -84,6 +104,9 @@ class Service:
         self.station = station if settings.http_address() is not None else None
         self.last_tick: float | None = None
         self._status_at = 0.0
+        self._record_failing = False  # as last published
+        self._link_task: asyncio.Task[None] | None = None
+        self._said_offline = False
         self.http: uvicorn.Server | None = None
         self._stopping = asyncio.Event()
 
@@ -96,14 +119,19 @@ class Service:
 
     async def run(self) -> None:
         """Run until `stop()`. Raise ServiceError before anything starts when the HTTP address
-        cannot be had (better a clear exit than a service nobody can check on)."""
+        cannot be had (better a clear exit than a service nobody can check on). However it
+        ends (a stop, or a crash of one of its tasks), it says `offline` while the broker link
+        can, and makes a last, bounded attempt to write the record (spilling the rest)."""
         listener = self._listen()
         self._restore()
+        # The link runs outside the group of the other tasks, so a crash of one of them still
+        # finds it up to say `offline` (cancelling the link disconnects cleanly: no Last Will).
+        self._link_task = asyncio.create_task(self.link.run(), name="mqtt-link")
+        self._link_task.add_done_callback(self._link_ended)
         try:
             async with asyncio.TaskGroup() as tasks:
                 running = [
                     tasks.create_task(self.writer.run(), name="record-writer"),
-                    tasks.create_task(self.link.run(), name="mqtt-link"),
                     tasks.create_task(self._tick(), name="clock-tick"),
                 ]
                 if self.station is not None:
@@ -114,20 +142,40 @@ class Service:
                 if self.http is not None and http is not None:
                     self.http.should_exit = True
                     await http
-                self.link.closing = True
                 if self.station is not None:
                     self.station.close()
                 for task in running:
                     task.cancel()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            log.exception("the service stopped on an error; saying offline, keeping the record")
+            raise
         finally:
-            self.writer.flush()
-            self.writer.write_now(self.intake.final_snapshots(time.time()))
-            self.writer.close()
+            await self._wind_down()
+
+    async def _wind_down(self) -> None:
+        """Say `offline` if not said yet, close the link, then the last attempt at the record."""
+        try:
+            await self._say_offline()
+        finally:
+            self.link.closing = True
+            if self._link_task is not None:
+                self._link_task.cancel()
+                await asyncio.wait({self._link_task}, timeout=1.0)
+            final = self.intake.final_snapshots(time.time())
+            await self.writer.stop(final, within_s=RECORD_STOP_S)
+
+    def _link_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the broker link stopped on an error: stopping the service",
+                      exc_info=task.exception())  # fmt: skip
+            self.stop()
 
     def health(self, wall: float) -> dict[str, Any]:
         lag = None if self.last_tick is None else round(wall - self.last_tick, 3)
         connected = self.link.connected.is_set()
-        record_ok = not self.writer.retrying and self.writer.lost == 0
+        record_ok = not self.writer.failing
         return {
             "ready": connected and record_ok and lag is not None and lag < MAX_TICK_LAG_S,
             "site": self.site,
@@ -140,7 +188,11 @@ class Service:
             },
             "store": {
                 "ok": record_ok,
+                "failing_since": self.writer.failing_since,
+                "last_error": self.writer.last_error,
                 "queue": self.writer.queue.qsize(),
+                "spilled": len(self.writer.spill),
+                "spill_error": self.writer.spill.file_error if len(self.writer.spill) else None,
                 "written": self.writer.written,
                 "failed_batches": self.writer.failed_batches,
                 "lost": self.writer.lost,
@@ -165,40 +217,70 @@ class Service:
         if result.outcome is not Outcome.ACCEPTED:
             reason = "; ".join(result.reasons)
             self.quiet.warning(wall, topic=topic, category=result.outcome.value, reason=reason)
-        await self._deliver(result)
+        self._deliver(result)
         self.metrics.latency.observe(time.perf_counter() - started)
 
     def _on_connect(self) -> list[Outgoing]:
         wall = time.time()
-        return [self.intake.status(True, wall), *self.intake.states(wall)]
+        return [self._status(wall), *self.intake.states(wall)]
 
     async def _tick(self) -> None:
         while True:
             wall = time.time()
             try:
-                await self._deliver(self.intake.tick(wall))
-                if (
-                    wall - self._status_at >= self.settings.status_every_s
-                    and self.link.connected.is_set()
-                ):
-                    self._status_at = wall  # alive: dashboards flag a service that stops saying so
-                    self.link.publish(self.intake.status(True, wall))
+                self._deliver(self.intake.tick(wall))
+                failing = self.writer.failing
+                due = wall - self._status_at >= self.settings.status_every_s
+                changed = failing != self._record_failing
+                if (due or changed) and self.link.connected.is_set() and not self._said_offline:
+                    # alive (dashboards flag a service that stops saying so), and the record's
+                    # state as soon as it changes (stations raise record_failing from it)
+                    self._status_at = wall
+                    self.link.publish(self._status(wall))
             except Exception:
                 log.exception("internal error in the clock tick")
             self.last_tick = wall
             await asyncio.sleep(self.settings.tick_s)
 
-    async def _deliver(self, result: Result) -> None:
+    def _deliver(self, result: Result) -> None:
+        """Alarms and states out first, then the entries to the record, which never waits."""
         for message in result.outgoing:
             self.link.publish(message)
         self.metrics.count_reports(result.reports)
-        await self.writer.submit(result.entries)
-        self.metrics.store_depth.set(self.writer.queue.qsize())
+        self.writer.offer(result.entries)
+        self.metrics.store_depth.set(self.writer.backlog)
+
+    def _status(self, wall: float) -> Outgoing:
+        """The retained `online` status, with the record's state (v1.1)."""
+        failing = self.writer.failing
+        if failing != self._record_failing:
+            self._record_failing = failing
+            if failing:
+                log.error("RECORD FAILING: stations raise record_failing; monitoring goes on")
+            else:
+                log.warning("record writing again: record_failing cleared")
+        record = RecordStatusOut(
+            state="failing" if failing else "ok",
+            since=self.writer.failing_since if failing else None,
+            reason=self.writer.last_error if failing else None,
+            backlog=self.writer.backlog,
+            lost=self.writer.lost,
+        )
+        payload = ServiceStatusOut(ts=wall, state="online", site=self.site, record=record)
+        topic = status_topic(self.settings.root, self.site)
+        return Outgoing(topic, payload.to_json(), retain=True)
 
     async def _say_offline(self) -> None:
+        """`offline` on the status topic while the link can still send it (a clean disconnect
+        does not fire the Last Will); never more than SAY_OFFLINE_S."""
+        link_task = self._link_task
+        if self._said_offline or link_task is None or link_task.done():
+            return
+        self._said_offline = True
         if self.link.connected.is_set():
             self.link.publish(self.intake.status(False, time.time()))
-            await self.link.flush(within_s=2.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.link.flush(within_s=SAY_OFFLINE_S), SAY_OFFLINE_S)
 
     def _listen(self) -> socket.socket | None:
         address = self.settings.http_address()
@@ -232,7 +314,12 @@ class Service:
 
     def _restore(self) -> None:
         restored = []
-        for snapshot in self.recorder.snapshots(self.site):
+        try:
+            snapshots = self.recorder.snapshots(self.site)
+        except RecordError as exc:
+            log.error("cannot read the chairs' snapshots (%s): every chair starts empty", exc)
+            snapshots = []
+        for snapshot in snapshots:
             try:
                 self.clinic.restore(load_chair(snapshot.state))
                 restored.append(snapshot.chair)
@@ -250,7 +337,7 @@ class Service:
         """Keep a snapshot that could not be read, before its chair's next one replaces it."""
         data = {"reason": reason, "saved_at": snapshot.saved_at, "snapshot": snapshot.state}
         kept = EventEntry(self.site, snapshot.chair, None, time.time(), "SnapshotUnreadable", data)
-        self.writer.write_now([kept])
+        self.writer.offer([kept])
 
     @property
     def http_port(self) -> int | None:
@@ -267,3 +354,85 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def spill_path(url: str) -> str | None:
+    """Where entries wait when the record cannot take them: next to a SQLite file."""
+    path = url.removeprefix("sqlite:///")
+    if path == url or path in ("", ":memory:"):
+        return None
+    return f"{path}.spill.jsonl"
+
+
+def _open_record(url: str) -> Recorder:
+    """The record `url` names; when it cannot be opened now (a full disk, a folder it may not
+    write), one that keeps trying: a monitor must never be blinded by its record."""
+    try:
+        return open_recorder(url)
+    except RecordError as exc:
+        log.error("RECORD FAILING at start: %s; monitoring starts anyway, entries are kept in "
+                  "the spill and written when the record opens", exc)  # fmt: skip
+        return UnopenedRecorder(url, str(exc))
+
+
+class UnopenedRecorder:
+    """A record that could not be opened yet: each `append` (on the writer's thread) tries to
+    open it again and, once open, writes there; reads answer nothing until then."""
+
+    def __init__(self, url: str, error: str) -> None:
+        self.url, self.error = url, error
+        self.opened: Recorder | None = None
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        if self.opened is None:
+            try:
+                self.opened = open_recorder(self.url)
+            except RecordError as exc:
+                raise RecordError(f"the record is not open: {exc}") from exc
+            log.warning("record %s opened at last", self.url)
+        self.opened.append(entries)
+
+    def session(self, session: str) -> SessionRecord:
+        if self.opened is not None:
+            return self.opened.session(session)
+        return SessionRecord(None, [], [])
+
+    def sessions(self, site: str | None = None) -> list[SessionEntry]:
+        return self.opened.sessions(site) if self.opened is not None else []
+
+    def snapshots(self, site: str) -> list[SnapshotEntry]:
+        return self.opened.snapshots(site) if self.opened is not None else []
+
+    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
+        return self.opened.journal(site) if self.opened is not None else iter(())
+
+    def messages(
+        self, *, chair: str | None = None, outcome: str | None = None
+    ) -> list[MessageEntry]:
+        if self.opened is None:
+            return []
+        return self.opened.messages(chair=chair, outcome=outcome)
+
+    def readings(
+        self, *, chair: str | None = None, session: str | None = None
+    ) -> list[ReadingEntry]:
+        if self.opened is None:
+            return []
+        return self.opened.readings(chair=chair, session=session)
+
+    def alarms(
+        self, *, chair: str | None = None, session: str | None = None, kind: str | None = None
+    ) -> list[AlarmEntry]:
+        if self.opened is None:
+            return []
+        return self.opened.alarms(chair=chair, session=session, kind=kind)
+
+    def events(self, *, session: str | None = None, type: str | None = None) -> list[EventEntry]:
+        return self.opened.events(session=session, type=type) if self.opened is not None else []
+
+    def login(self, token_digest: str, now: float) -> LoginEntry | None:
+        return self.opened.login(token_digest, now) if self.opened is not None else None
+
+    def close(self) -> None:
+        if self.opened is not None:
+            self.opened.close()

@@ -34,6 +34,7 @@ class AlarmKind(StrEnum):
     LEADS_OFF = "leads_off"
     MONITOR_SERVICE_DOWN = "monitor_service_down"
     PAGING_FAILED = "paging_failed"
+    RECORD_FAILING = "record_failing"  # raised by stations from the service's status
 
 
 class AlarmClass(StrEnum):

@@ -1,28 +1,38 @@
-"""The record's async side (`Writer`): one bounded queue, drained in batches to any Recorder.
+"""The record's async side (`Writer`): a bounded queue and a spill, drained in order to a Recorder.
 
-How it works: `submit` puts entries on the queue and waits while it is full, which slows intake
-on purpose rather than lose the record. `run` takes up to `batch` entries at a time and appends
-them on a worker thread, so a slow disk never blocks the loop. A batch that fails is kept and
-written again after a pause (`retry_delays_s`) while the queue fills behind it; only when the
-last retry fails is it given up: logged as an error saying what it held, and counted in `lost`.
-An entry no backend can hold (a bug upstream) is given up at once, and the rest of its batch
-retried without it. On cancellation `run` lets the batch being written finish, then writes what
-is left.
+How it works: `offer` never waits (the alarm path must never wait behind storage). Entries go on
+the queue while it has room and nothing is spilled; when the queue is full, or the record is
+failing, they go to the `Spill` (a bounded JSON Lines file next to the database, then a bounded
+memory tail; what fits nowhere is dropped, counted in `lost` and logged as an error). Every queued
+entry is older than every spilled one, so `run` keeps the order by writing the queue first, then
+the spill, in batches of at most `batch`, each on a thread of its own (a slow or hung disk never
+blocks the loop, nor the process's exit). A batch that fails is kept and written again after a
+pause (`retry_delays_s`, the last one repeated for as long as it takes): a record that cannot
+write is a degraded mode, never a reason to give entries up. `failing` says so (a failed batch,
+or one taking longer than `stall_s`), for the station's alarm. An entry no backend can hold (a
+bug upstream) is given up at once, and the rest of its batch retried without it. `stop` makes
+a last attempt within a deadline and spills what it could not write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from monitor.record.base import AlarmEntry, Entry, Recorder, RecordError, entry_problem
+from monitor.record.spill import SYNC_EVERY_S, Spill
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # about 15 s of a record that cannot be written
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # then every 8 s, for as long as it takes
+STALL_S = 2.0  # a write not back within this is a failing record (SQLite waits 5 s on a lock)
+T = TypeVar("T")
 
 
 class Writer:
@@ -30,120 +40,260 @@ class Writer:
 
     Args:
         recorder: where the entries go.
-        queue_size: entries that may wait; `submit` waits beyond that.
+        spill: where entries wait when the queue is full or the record fails (memory only
+            when not given).
+        queue_size: entries that may wait in memory before they spill.
         batch: entries per `append`, at most.
-        retry_delays_s: the pause before each retry of a failed batch, one retry per pause.
+        retry_delays_s: the pause before each retry of a failed batch; the last repeats.
+        stall_s: a write running longer than this makes the record `failing`.
         sleep: how to pause (a test passes one that does not).
 
     Attributes:
-        queue: the entries waiting (its size is the record's backlog).
+        queue: the entries waiting in memory.
         written: entries appended.
         failed_batches: appends that failed (each failed retry counts).
-        lost: entries given up, each batch of them logged as an error.
-        retrying: a batch has failed and waits to be written again.
+        lost: entries given up (no backend can hold them, or they fitted nowhere).
+        last_error: why the last append failed.
     """
 
     def __init__(
         self,
         recorder: Recorder,
         *,
+        spill: Spill | None = None,
         queue_size: int = 20_000,
         batch: int = 500,
         retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stall_s: float = STALL_S,
+        sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
+        if not retry_delays_s:
+            raise ValueError("retry_delays_s needs at least one pause")
         self.recorder = recorder
+        self.spill = spill if spill is not None else Spill(None)
         self.queue: asyncio.Queue[Entry] = asyncio.Queue(maxsize=queue_size)
         self.batch = batch
         self.retry_delays_s = tuple(retry_delays_s)
+        self.stall_s = stall_s
         self.written = 0
         self.failed_batches = 0
         self.lost = 0
+        self.last_error: str | None = None
+        self.failing_since: float | None = None  # wall time of the first failure of this spell
         self._sleep = sleep
-        self._lock = threading.Lock()  # the worker thread and a flush take turns
+        self._wake = asyncio.Event()
+        self._lock = threading.Lock()  # one append at a time, whatever thread
         self._pending: list[Entry] = []  # the batch being written, or waiting for its retry
+        self._token: int | None = None  # the spill's token for the pending batch, if from there
         self._failures = 0  # of the pending batch
+        self._writing_since: float | None = None  # monotonic
+        self._inflight: asyncio.Future[bool] | None = None
+        self._dropped_logged = 0
+
+    # Taking entries ------------------------------------------------------------------------
+
+    def offer(self, entries: Sequence[Entry]) -> None:
+        """Keep `entries` for the record, in order, without waiting."""
+        if not entries:
+            return
+        if (
+            len(self.spill)
+            or self.failing
+            or self.queue.maxsize - self.queue.qsize() < len(entries)
+        ):
+            self._to_spill(entries)
+        else:
+            for entry in entries:
+                self.queue.put_nowait(entry)
+        self._wake.set()
+
+    async def submit(self, entries: Iterable[Entry]) -> None:
+        """`offer`, for callers that await (it never waits)."""
+        self.offer(list(entries))
+
+    @property
+    def failing(self) -> bool:
+        """Whether the record is failing now: a batch failed and waits for its retry, or a write
+        has been running for longer than `stall_s` (a locked database waits before it fails)."""
+        if self._failures > 0:
+            return True
+        started = self._writing_since
+        return started is not None and time.monotonic() - started > self.stall_s
 
     @property
     def retrying(self) -> bool:
-        """Whether a batch has failed and waits to be written again (the record is failing now,
-        where `failed_batches` counts failures ever)."""
         return self._failures > 0
 
-    async def submit(self, entries: Iterable[Entry]) -> None:
-        """Queue `entries`, waiting while the queue is full."""
-        for entry in entries:
-            await self.queue.put(entry)
+    @property
+    def backlog(self) -> int:
+        """Entries not yet in the record: the batch being written, the queue, the spill."""
+        return len(self._pending) + self.queue.qsize() + len(self.spill)
+
+    # Writing -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Write queued entries until cancelled, then what is left."""
-        try:
+        """Write what is kept, in order, until cancelled (then see `stop`)."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._sync_spill(), name="record-spill-sync")
             while True:
                 if not self._pending:
-                    self._pending = await self._next_batch()
+                    self._take()
+                if not self._pending:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 0.2)
+                    continue
                 await self._write_pending()
-        finally:
-            self.flush()
 
-    async def _next_batch(self) -> list[Entry]:
-        entries = [await self.queue.get()]
+    def _take(self) -> None:
+        entries: list[Entry] = []
         while len(entries) < self.batch and not self.queue.empty():
             entries.append(self.queue.get_nowait())
-        return entries
+        if entries:
+            self._pending, self._token = entries, None
+        elif len(self.spill):
+            self._pending, self._token = self.spill.peek(self.batch)
+            self._note_dropped()
 
     async def _write_pending(self) -> None:
-        writing = asyncio.ensure_future(asyncio.to_thread(self._append, self._pending))
-        try:
-            written = await asyncio.shield(writing)
-        except asyncio.CancelledError:
-            await asyncio.wait({writing})  # never two writers at once; flush writes the rest
-            if writing.result():
-                self._pending = []
-            raise
+        if not await self._attempt():
+            await self._failed()
+
+    async def _attempt(self) -> bool:
+        """Write the pending batch once; True when written. A write cancelled here goes on in
+        its thread (`stop` waits for it rather than start a second)."""
+        if self._inflight is None:
+            self._writing_since = time.monotonic()
+            self._inflight = started(self._append, self._pending)
+        written = await asyncio.shield(self._inflight)
+        self._inflight, self._writing_since = None, None
         if written:
-            self._pending, self._failures = [], 0
-            return
+            self._done()
+        return written
+
+    async def _failed(self) -> None:
         self._failures += 1
+        if self.failing_since is None:
+            self.failing_since = time.time()
+            log.error("record: FAILING (%s); entries go to the spill until it writes again",
+                      self.last_error)  # fmt: skip
         if self._drop_refused():
             return
-        if self._failures > len(self.retry_delays_s):
-            self._give_up(self._pending, attempts=self._failures)
-            self._pending, self._failures = [], 0
-            return
-        await self._sleep(self.retry_delays_s[self._failures - 1])
+        delay = self.retry_delays_s[min(self._failures, len(self.retry_delays_s)) - 1]
+        await self._sleep(delay)
+
+    def _done(self) -> None:
+        if self._token is not None:
+            self.spill.commit(self._token)
+        self._pending, self._token, self._failures = [], None, 0
+        if self.failing_since is not None:
+            log.warning("record: writing again after %.0f s; %d entries still to write from "
+                        "the spill", time.time() - self.failing_since, len(self.spill))  # fmt: skip
+            self.failing_since = None
 
     def _drop_refused(self) -> bool:
         """Give up the entries of the pending batch no backend can hold; True if there were."""
         refused = [e for e in self._pending if entry_problem(e)]
-        if refused:
-            for entry in refused:
-                log.error("record: an entry no backend can hold: %s", entry_problem(entry))
-            self._give_up(refused, attempts=1)
-            self._pending = [e for e in self._pending if not entry_problem(e)]
-            self._failures = 0  # the rest has not failed on its own
-        return bool(refused)
+        if not refused:
+            return False
+        for entry in refused:
+            log.error("record: an entry no backend can hold: %s", entry_problem(entry))
+        self._give_up(refused, why="no backend can hold them")
+        kept = [e for e in self._pending if not entry_problem(e)]
+        if self._token is not None:
+            self.spill.commit(self._token)  # the rest is written first, from memory
+            self._token = None
+        self._pending, self._failures = kept, 0  # the rest has not failed on its own
+        return True
+
+    async def _sync_spill(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_EVERY_S)
+            await in_thread(self.spill.sync)
+
+    # Stopping ------------------------------------------------------------------------------
+
+    async def stop(self, final: Sequence[Entry] = (), *, within_s: float = 4.0) -> None:
+        """After `run` is cancelled: write what is kept (and `final`), for at most `within_s`,
+        then spill what is left and close. Never takes longer, whatever the disk does."""
+        self.offer(list(final))
+        deadline = time.monotonic() + within_s
+        while (self._inflight is not None or not self.failing) and self.backlog:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if not self._pending:
+                self._take()
+            try:
+                await asyncio.wait_for(self._write_once(), remaining)
+            except TimeoutError:
+                break
+        self._spill_pending()
+        self.spill.close()
+        left = self.backlog
+        if left:
+            log.warning("record: stopping with %d entries in the spill %s; the next start "
+                        "writes them", len(self.spill), self.spill.path or "(memory: LOST)")  # fmt: skip
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                in_thread(self.recorder.close), max(0.1, deadline - time.monotonic())
+            )
+
+    async def _write_once(self) -> None:
+        if not await self._attempt():
+            self._failures += 1
+
+    def _spill_pending(self) -> None:
+        """What is in memory (the batch being written, the queue) goes to the spill. With the
+        spill already holding newer entries, these land after them: logged."""
+        memory = list(self._pending) if self._token is None else []
+        self._pending, self._token = [], None
+        while not self.queue.empty():
+            memory.append(self.queue.get_nowait())
+        if not memory:
+            return
+        if len(self.spill):
+            log.warning("record: %d entries spilled after newer ones at stop", len(memory))
+        self._to_spill(memory)
+
+    # Pieces --------------------------------------------------------------------------------
+
+    def write_now(self, entries: Sequence[Entry]) -> None:
+        """Write `entries` now, on this thread, past the queue; spilled when that fails."""
+        if entries and not self._append(entries):
+            self._to_spill(entries)
 
     def flush(self) -> None:
-        """Write a batch waiting for its retry, then what is queued now, on this thread (for
-        shutdown); what cannot be written is given up."""
-        pending, self._pending, self._failures = self._pending, [], 0
+        """Write a pending batch, then what is queued, on this thread (tests)."""
+        pending = self._pending if self._token is None else []
+        self._pending, self._token, self._failures = [], None, 0
         queued = []
         while not self.queue.empty():
             queued.append(self.queue.get_nowait())
         self.write_now(pending)
         self.write_now(queued)
 
-    def write_now(self, entries: Sequence[Entry]) -> None:
-        """Write `entries` now, on this thread, past the queue; given up when that fails."""
-        if entries and not self._append(entries):
-            self._give_up(entries, attempts=1)
-
     def close(self) -> None:
-        """Flush, then close the recorder."""
+        """Flush, then close the spill and the recorder (tests)."""
         self.flush()
+        self.spill.close()
         self.recorder.close()
+
+    def _to_spill(self, entries: Sequence[Entry]) -> None:
+        dropped = self.spill.put(entries)
+        if dropped:
+            self._dropped_logged += dropped
+            self._give_up(entries[len(entries) - dropped :], why="the spill is full")
+
+    def _note_dropped(self) -> None:
+        """Count what the spill could not keep or read back (its lines torn by a crash)."""
+        unreadable = self.spill.dropped - self._dropped_logged
+        if unreadable > 0:
+            self._dropped_logged = self.spill.dropped
+            self.lost += unreadable
+            log.error("record: LOST %d entries the spill could not keep", unreadable)
 
     def _append(self, entries: Sequence[Entry]) -> bool:
         with self._lock:
@@ -151,19 +301,51 @@ class Writer:
                 self.recorder.append(entries)
             except RecordError as exc:
                 self.failed_batches += 1
+                self.last_error = str(exc)
                 log.warning("record: a batch of %d entries was not written: %s", len(entries), exc)
                 return False
             self.written += len(entries)
+            self.last_error = None
             return True
 
-    def _give_up(self, entries: Sequence[Entry], *, attempts: int) -> None:
+    def _give_up(self, entries: Sequence[Entry], *, why: str) -> None:
         self.lost += len(entries)
-        log.error(
-            "record: LOST %d entries, not written after %d attempts: %s",
-            len(entries),
-            attempts,
-            describe(entries),
-        )
+        log.error("record: LOST %d entries (%s): %s", len(entries), why, describe(entries))
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` on a daemon thread of its own (see `started`)."""
+    return await asyncio.shield(started(function, *args))
+
+
+def started(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """`function(*args)` started on a daemon thread of its own: unlike `asyncio.to_thread`, a
+    call stuck in a dead disk never holds the process's exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(error: BaseException | None, result: T | None = None) -> None:
+        def done() -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(done)
+
+    def work() -> None:
+        try:
+            result = function(*args)
+        except BaseException as exc:  # handed to the awaiting task
+            settle(exc)
+        else:
+            settle(None, result)
+
+    threading.Thread(target=work, name="record-write", daemon=True).start()
+    return future
 
 
 def describe(entries: Sequence[Entry]) -> str:

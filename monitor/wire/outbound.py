@@ -164,12 +164,24 @@ class ChairStateOut(OutboundModel):
     limits: dict[str, float]
 
 
+class RecordStatusOut(OutboundModel):
+    """v1.2: whether the service's record is writing (`failing`: stations raise the high-priority
+    technical alarm `record_failing`; monitoring and alarms go on)."""
+
+    state: Literal["ok", "failing"]
+    since: OutTime | None = None  # when it started failing
+    reason: str | None = None  # why, as the record says
+    backlog: int = 0  # entries kept outside the record (memory and the spill file), to write
+    lost: int = 0  # entries given up since the service started
+
+
 class ServiceStatusOut(OutboundModel):
     ts: OutTime | None = None
     state: Literal["online", "offline"]
     service: str = "infusion-monitor"
     version: str = __version__
     site: str
+    record: RecordStatusOut | None = None  # v1.2; null in the Last Will
 
 
 class PageOut(OutboundModel):

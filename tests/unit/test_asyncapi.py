@@ -96,6 +96,7 @@ SCHEMA_OF: dict[type[BaseModel], str] = {
     outbound.RecoveryStateOut: "ChairRecovery",
     outbound.AudioOut: "ChairAudio",
     outbound.ServiceStatusOut: "ServiceStatus",
+    outbound.RecordStatusOut: "RecordStatus",
     outbound.PageOut: "Page",
 }
 INBOUND_MODELS = [m for m in SCHEMA_OF if m.__module__ == payloads.__name__]
@@ -247,7 +248,7 @@ def test_info_states_the_ground_rules() -> None:
     info = DOC["info"]
     assert DOC["asyncapi"] == "3.0.0"
     assert info["title"] == "infusion-monitor MQTT contract"
-    assert info["version"] == "1.1.0"
+    assert info["version"] == "1.2.0"
     text = info["description"]
     assert MAX_PAYLOAD_BYTES == 64 * 1024
     for needed in (

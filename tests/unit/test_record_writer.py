@@ -1,6 +1,6 @@
-"""The record's writer: back-pressure, batches, a cancellation that writes the rest, and a failing
-backend whose batch is retried, then given up loudly and counted. The backends here are fakes
-around a MemoryRecorder; no test sleeps (the writer's pauses go to a list)."""
+"""The record's writer: an offer that never waits, batches, a full queue or a failing backend that
+spills in order and drains back, a stop that keeps its deadline, and what fits nowhere counted
+loudly. The backends here are fakes around a MemoryRecorder; the writer's pauses go to a list."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from record_suite import ALARM, MESSAGE, READING, T0, alarm, message
 
 from monitor.record import Entry, MemoryRecorder, RecordError, Writer
+from monitor.record.spill import Spill
 
 
 class Recording(MemoryRecorder):
@@ -23,10 +24,12 @@ class Recording(MemoryRecorder):
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[int] = []
+        self.kept: list[Entry] = []  # readable after close
 
     def append(self, entries: Sequence[Entry]) -> None:
         self.batches.append(len(entries))
         super().append(entries)
+        self.kept.extend(entries)
 
 
 class Failing(Recording):
@@ -91,7 +94,7 @@ def payloads(recorder: MemoryRecorder) -> list[str]:
 async def settle(writer: Writer, count: int) -> None:
     """Let the writer's task run until `count` entries are written or given up."""
     for _ in range(10_000):
-        if writer.written + writer.lost >= count:
+        if writer.written + writer.lost >= count and not writer.backlog:
             return
         await asyncio.sleep(0.001)
     raise AssertionError(f"written {writer.written}, lost {writer.lost}, not {count}")
@@ -104,24 +107,6 @@ async def stop(task: asyncio.Task[None]) -> None:
 
 
 # Back-pressure and batches ------------------------------------------------------------------
-
-
-async def test_submit_waits_while_the_queue_is_full_and_drops_nothing() -> None:
-    recorder = Recording()
-    writer = Writer(recorder, queue_size=3)
-
-    submitting = asyncio.create_task(writer.submit(messages(5)))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not submitting.done()
-    assert writer.queue.qsize() == 3
-
-    running = asyncio.create_task(writer.run())
-    await submitting
-    await settle(writer, 5)
-    await stop(running)
-
-    assert payloads(recorder) == [f"#{n}" for n in range(5)]
 
 
 async def test_what_is_queued_goes_in_batches_of_at_most_batch() -> None:
@@ -153,42 +138,6 @@ async def test_an_entry_alone_is_written_without_waiting_for_a_batch() -> None:
 # Cancellation -------------------------------------------------------------------------------
 
 
-async def test_cancelling_lets_the_batch_finish_then_writes_the_rest() -> None:
-    recorder = Held()
-    writer = Writer(recorder, batch=10)
-    await writer.submit(messages(10))
-    running = asyncio.create_task(writer.run())
-    assert await asyncio.to_thread(recorder.started.wait, 10)
-    await writer.submit(messages(25, start=10))  # queued behind the batch being written
-
-    running.cancel()
-    await asyncio.sleep(0)
-    assert not running.done()  # still waiting for the batch on its thread
-    recorder.release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await running
-
-    assert payloads(recorder) == [f"#{n}" for n in range(35)]
-    assert recorder.batches == [10, 25]  # the rest in one go, at the end
-    assert (writer.written, writer.queue.qsize()) == (35, 0)
-
-
-async def test_cancelling_while_a_batch_waits_for_its_retry_writes_it_first() -> None:
-    recorder = Failing(failures=1)
-    stalled = Stalled()
-    writer = Writer(recorder, batch=4, retry_delays_s=(3600.0,), sleep=stalled)
-    await writer.submit(messages(4))
-    running = asyncio.create_task(writer.run())
-    await stalled.pausing.wait()
-    await writer.submit(messages(2, start=4))
-    assert writer.retrying
-
-    await stop(running)  # an hour's pause, cut short
-
-    assert payloads(recorder) == [f"#{n}" for n in range(6)]
-    assert (writer.failed_batches, writer.lost, writer.retrying) == (1, 0, False)
-
-
 # A failing backend --------------------------------------------------------------------------
 
 
@@ -209,33 +158,6 @@ async def test_a_failed_batch_is_retried_after_growing_pauses_and_kept() -> None
     assert recorder.batches == [5, 5, 5, 5, 3, 3, 3]  # the same batch, until it went in
     assert (writer.failed_batches, writer.written, writer.lost) == (5, 8, 0)
     assert payloads(recorder) == [f"#{n}" for n in range(8)]
-
-
-async def test_a_batch_that_never_goes_in_is_lost_loudly_and_counted(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    recorder = Failing(failures=3)
-    pauses = Pauses()
-    writer = Writer(recorder, batch=4, retry_delays_s=(0.5, 1.0), sleep=pauses)
-    lost = [message(1), alarm(7, state="latched"), replace(READING, chair="c09")]
-    await writer.submit(lost)
-
-    with caplog.at_level(logging.WARNING, logger="monitor.record.writer"):
-        running = asyncio.create_task(writer.run())
-        await settle(writer, 3)
-        await writer.submit(messages(2, start=10))  # the backend is back
-        await settle(writer, 5)
-        await stop(running)
-
-    assert (writer.failed_batches, writer.lost, writer.written) == (3, 3, 2)
-    assert pauses.taken == [0.5, 1.0]
-    assert payloads(recorder) == ["#10", "#11"]
-    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert "LOST 3 entries, not written after 3 attempts" in error.getMessage()
-    assert "1 MessageEntry, 1 AlarmEntry, 1 ReadingEntry" in error.getMessage()
-    assert "north/c01, north/c09" in error.getMessage()
-    assert "a7 sbp_high latched" in error.getMessage()
-    assert sum(r.levelno == logging.WARNING for r in caplog.records) == 3
 
 
 async def test_an_entry_no_backend_can_hold_costs_only_itself(
@@ -284,15 +206,6 @@ def test_write_now_goes_past_the_queue() -> None:
     assert writer.queue.qsize() == 1
 
 
-def test_write_now_that_fails_is_lost_and_counted(caplog: pytest.LogCaptureFixture) -> None:
-    writer = Writer(Failing(failures=1))
-
-    writer.write_now([MESSAGE])
-
-    assert (writer.failed_batches, writer.lost, writer.written) == (1, 1, 0)
-    assert "LOST 1 entries" in caplog.text
-
-
 def test_close_flushes_then_closes_the_recorder() -> None:
     recorder = Recording()
     writer = Writer(recorder)
@@ -310,9 +223,131 @@ def test_a_batch_under_one_is_a_mistake() -> None:
         Writer(MemoryRecorder(), batch=0)
 
 
-def test_the_times_of_what_is_lost_are_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
-    writer = Writer(Failing(failures=1))
+# Never waiting: the spill -------------------------------------------------------------------
 
-    writer.write_now([replace(MESSAGE, received_at=T0), alarm(5)])
 
-    assert f"times {T0:.3f} to {T0 + 5:.3f}" in caplog.text
+def test_offer_never_waits_and_a_full_queue_spills_in_order() -> None:
+    writer = Writer(Recording(), queue_size=3)
+
+    writer.offer(messages(2))
+    writer.offer(messages(2, start=2))  # no room for both: both spill
+    writer.offer(messages(1, start=4))  # room now, but the spill is older: it spills too
+
+    assert writer.queue.qsize() == 2
+    assert len(writer.spill) == 3
+    assert writer.backlog == 5
+
+
+async def test_the_spill_drains_after_the_queue_so_the_record_keeps_the_order(
+    tmp_path: object,
+) -> None:
+    recorder = Recording()
+    writer = Writer(recorder, queue_size=4, batch=3, spill=Spill(f"{tmp_path}/r.spill.jsonl"))
+    for n in range(0, 20, 2):
+        writer.offer(messages(2, start=n))
+
+    running = asyncio.create_task(writer.run())
+    await settle(writer, 20)
+    await stop(running)
+
+    assert payloads(recorder) == [f"#{n}" for n in range(20)]
+    assert (len(writer.spill), writer.lost) == (0, 0)
+
+
+async def test_a_failing_record_is_retried_for_ever_nothing_is_given_up(tmp_path: object) -> None:
+    recorder = Failing(failures=12)
+    pauses = Pauses()
+    writer = Writer(recorder, batch=4, retry_delays_s=(0.5, 1.0), sleep=pauses,
+                    spill=Spill(f"{tmp_path}/r.spill.jsonl"))  # fmt: skip
+    writer.offer(messages(4))
+    running = asyncio.create_task(writer.run())
+    for _ in range(1000):
+        await asyncio.sleep(0)
+        if writer.failing:
+            break
+    assert writer.failing
+    assert writer.failing_since is not None
+    writer.offer(messages(6, start=4))  # failing: straight to the spill
+    assert len(writer.spill) == 6
+
+    await settle(writer, 10)
+    await stop(running)
+
+    assert pauses.taken == [0.5, 1.0, *[1.0] * 10]  # the last pause repeats
+    assert payloads(recorder) == [f"#{n}" for n in range(10)]
+    assert (writer.lost, writer.failing, writer.failing_since) == (0, False, None)
+
+
+async def test_a_write_that_does_not_come_back_makes_the_record_failing() -> None:
+    recorder = Held()
+    writer = Writer(recorder, stall_s=0.05)
+    writer.offer([MESSAGE])
+    running = asyncio.create_task(writer.run())
+    assert await asyncio.to_thread(recorder.started.wait, 10)
+    await asyncio.sleep(0.1)
+
+    assert writer.failing  # a locked database waits seconds before it fails
+
+    recorder.release.set()
+    await settle(writer, 1)
+    assert not writer.failing
+    await stop(running)
+
+
+def test_what_fits_nowhere_is_lost_loudly_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    writer = Writer(Recording(), queue_size=1, spill=Spill(None, max_memory=2))
+
+    writer.offer([message(1), message(2)])  # no room in the queue: the spill's memory
+    writer.offer([alarm(7, state="latched"), replace(READING, chair="c09", ts=T0)])
+
+    assert (len(writer.spill), writer.lost) == (2, 2)
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "LOST 2 entries (the spill is full)" in error.getMessage()
+    assert "1 AlarmEntry, 1 ReadingEntry" in error.getMessage()
+    assert "north/c01, north/c09" in error.getMessage()
+    assert "a7 sbp_high latched" in error.getMessage()
+    assert f"times {T0:.3f} to {T0 + 7:.3f}" in error.getMessage()
+
+
+def test_write_now_that_fails_spills(tmp_path: object) -> None:
+    writer = Writer(Failing(failures=1), spill=Spill(f"{tmp_path}/r.spill.jsonl"))
+
+    writer.write_now([MESSAGE])
+
+    assert (writer.failed_batches, writer.lost, writer.written, len(writer.spill)) == (1, 0, 0, 1)
+
+
+# Stopping -----------------------------------------------------------------------------------
+
+
+async def test_stop_writes_what_is_kept_and_the_final_entries() -> None:
+    recorder = Recording()
+    writer = Writer(recorder, queue_size=2)
+    writer.offer(messages(5))
+
+    await writer.stop([message(5)], within_s=2.0)
+
+    assert [e.payload for e in recorder.kept] == [f"#{n}" for n in range(6)]  # type: ignore[union-attr]
+    with pytest.raises(RecordError, match="closed"):
+        recorder.append([MESSAGE])
+
+
+async def test_stop_against_a_held_record_keeps_its_deadline_and_spills(tmp_path: object) -> None:
+    recorder = Held()
+    path = f"{tmp_path}/r.spill.jsonl"
+    writer = Writer(recorder, batch=2, spill=Spill(path))
+    writer.offer(messages(2))
+    running = asyncio.create_task(writer.run())
+    assert await asyncio.to_thread(recorder.started.wait, 10)
+    writer.offer(messages(3, start=2))
+    await stop(running)
+
+    started = asyncio.get_running_loop().time()
+    await writer.stop([message(5)], within_s=0.3)
+    took = asyncio.get_running_loop().time() - started
+
+    assert took < 1.0
+    again = Spill(path)  # what the next start finds
+    entries, _ = again.peek(100)
+    assert [e.payload for e in entries] == [f"#{n}" for n in range(6)]  # type: ignore[union-attr]
+    recorder.release.set()

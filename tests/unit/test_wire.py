@@ -1040,6 +1040,7 @@ def test_service_status_and_its_last_will() -> None:
         "service": "infusion-monitor",
         "version": online.version,
         "site": "north",
+        "record": None,
     }
     assert json.loads(will.to_json())["ts"] is None
     for status in (online, will):
