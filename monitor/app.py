@@ -80,7 +80,9 @@ class Service:
         self.site = settings.site
         self.metrics = Metrics()
         self.quiet = QuietLog(log)
-        self.clinic = Clinic(limits=settings.clinic_limits(), chairs=settings.chairs)
+        self.clinic = Clinic(
+            limits=settings.clinic_limits(), chairs=settings.chairs, max_chairs=settings.max_chairs
+        )
         self.recorder: Recorder = _open_record(settings.db)
         self.writer = Writer(self.recorder, spill=Spill(spill_path(settings.db)))
         self.intake = Intake(

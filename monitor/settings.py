@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
 from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
 from monitor.layered import ENV_PREFIX, ClinicLink, HttpAddress, SettingsError, load_layered
 from monitor.record import check_url
@@ -30,6 +31,8 @@ __all__ = ["ENV_PREFIX", "HttpAddress", "Settings", "SettingsError", "load_setti
 class Settings(ClinicLink):
     db: str = "sqlite:///infusion-monitor.db"
     chairs: list[str] = Field(default_factory=list)
+    # With no chair list, chairs are made from the wire on their first message, this many at most.
+    max_chairs: int = Field(default=DEFAULT_MAX_CHAIRS, ge=1)
     limits: dict[str, float] = Field(default_factory=dict)
     client_id: str | None = None
     tick_s: float = Field(default=0.5, gt=0, le=5)

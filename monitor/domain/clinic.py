@@ -2,11 +2,14 @@
 through `Clinic`, and what happened comes back as reports (a chair's events, or the site's own).
 
 How this works: a chair's input goes to its chair; an input for a chair the site is not
-configured with is refused here, as an event, not raised. Site-level inputs (a pager's reply)
-go to the site policies (paging is one) in turn until one takes it; none taking it is a refusal
-too. Every report, from an input or a tick, is shown to each policy, which may answer with
-reports of its own (a page to send, say). Pure like the rest of the core: wall time is an
-argument, nothing here does I/O, so the same inputs give the same reports.
+configured with is refused here, as an event, not raised. A site configured with no chair list
+makes a chair on its first input, up to `max_chairs`: beyond that a new name is refused too, so
+junk on the wire cannot grow the site (and its record, and every screen) without bound.
+Site-level inputs (a pager's reply) go to the site policies (paging is one) in turn until one
+takes it; none taking it is a refusal too. Every report, from an input or a tick, is shown to
+each policy, which may answer with reports of its own (a page to send, say). Pure like the rest
+of the core: wall time is an argument, nothing here does I/O, so the same inputs give the same
+reports.
 """
 
 from __future__ import annotations
@@ -21,9 +24,15 @@ from monitor.domain.commands import Input
 from monitor.domain.events import Event
 from monitor.domain.limits import DEFAULT_LIMITS, Limits
 
+DEFAULT_MAX_CHAIRS = 64  # chairs made from the wire with no chair list: a large clinic's room
+
 
 class UnknownChair(LookupError):
     """A chair this clinic is not configured with."""
+
+
+class TooManyChairs(UnknownChair):
+    """A new chair beyond `max_chairs` (no chair list configured)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,7 @@ class Refusal(StrEnum):
     """Why the site refused an input before any chair saw it."""
 
     UNKNOWN_CHAIR = "unknown_chair"
+    TOO_MANY_CHAIRS = "too_many_chairs"  # a new chair beyond max_chairs
     UNMATCHED = "unmatched"  # a site input no policy takes (a reply to no page of ours)
 
 
@@ -84,7 +94,7 @@ class SitePolicy(Protocol):
 
 class Clinic:
     """Chairs by name, and the site policies. With `chairs` given, only those exist; otherwise
-    a chair appears on its first input."""
+    a chair appears on its first input, up to `max_chairs` of them."""
 
     def __init__(
         self,
@@ -92,8 +102,12 @@ class Clinic:
         limits: Limits = DEFAULT_LIMITS,
         chairs: Iterable[str] = (),
         policies: Sequence[SitePolicy] = (),
+        max_chairs: int = DEFAULT_MAX_CHAIRS,
     ) -> None:
+        if max_chairs < 1:
+            raise ValueError(f"max_chairs must be at least 1, not {max_chairs}")
         self.limits = limits
+        self.max_chairs = max_chairs
         self.configured = frozenset(chairs)
         self.policies = tuple(policies)
         self._chairs: dict[str, Chair] = {
@@ -114,7 +128,9 @@ class Clinic:
             try:
                 target = self.chair(chair)
             except UnknownChair as exc:
-                return [Report(chair, [InputRefused(wall, Refusal.UNKNOWN_CHAIR, str(exc))])]
+                full = isinstance(exc, TooManyChairs)
+                refusal = Refusal.TOO_MANY_CHAIRS if full else Refusal.UNKNOWN_CHAIR
+                return [Report(chair, [InputRefused(wall, refusal, str(exc))])]
             reports = [Report(chair, target.handle(item, wall=wall))]
         return reports + self._observed(reports, wall)
 
@@ -141,14 +157,21 @@ class Clinic:
         return name in self._chairs
 
     def chair(self, name: str) -> Chair:
-        """The chair called `name` (made on first use when no chairs are configured). The shell
-        reads chairs through this; it changes them only through `handle` and `tick`."""
+        """The chair called `name` (made on first use when no chairs are configured, up to
+        `max_chairs`; TooManyChairs beyond). The shell reads chairs through this; it changes
+        them only through `handle` and `tick`."""
         chair = self._chairs.get(name)
         if chair is not None:
             return chair
         if self.configured:
             known = ", ".join(sorted(self.configured))
             raise UnknownChair(f"chair {name!r} is not configured (configured chairs: {known})")
+        if len(self._chairs) >= self.max_chairs:
+            raise TooManyChairs(
+                f"chair {name!r} is new and the site already has {len(self._chairs)} chairs, "
+                f"the most the max_chairs setting allows ({self.max_chairs}): "
+                "list the clinic's chairs in the chairs setting, or raise max_chairs"
+            )
         chair = self._chairs[name] = Chair(name, limits=self.limits)
         return chair
 

@@ -21,9 +21,9 @@ from monitor.record.base import Entry
 from monitor.wire.outbound import Outgoing
 from monitor.wire.topics import Inbound
 
-STORED_OVERSIZED_BYTES = 4096  # what the journal keeps of a payload refused for its size
 _REFUSAL_OUTCOME = {
     Refusal.UNKNOWN_CHAIR: Outcome.UNKNOWN_CHAIR,
+    Refusal.TOO_MANY_CHAIRS: Outcome.TOO_MANY_CHAIRS,
     Refusal.UNMATCHED: Outcome.UNMATCHED,
 }
 
@@ -60,11 +60,8 @@ class Intake:
         delivered it from its store, not as it was sent)."""
         routed = self.router.route(topic, payload, retained=retained)
         if isinstance(routed, Refused):
-            kept = (
-                payload[:STORED_OVERSIZED_BYTES] if routed.outcome is Outcome.OVERSIZED else payload
-            )
-            return self._journal(Result(outcome=routed.outcome, kind=routed.kind,
-                                        reasons=[routed.reason]), topic, kept, wall)  # fmt: skip
+            refused = Result(outcome=routed.outcome, kind=routed.kind, reasons=[routed.reason])
+            return self._journal(refused, topic, payload, wall)
         reports = self.clinic.handle(routed.chair, routed.item, wall=wall)
         result = Result(reports=reports, kind=routed.kind)
         for report in reports:

@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     OTHER_SITE = "other_site"
     MALFORMED = "malformed"
     UNKNOWN_CHAIR = "unknown_chair"
+    TOO_MANY_CHAIRS = "too_many_chairs"  # a new chair beyond max_chairs (no chair list)
     UNMATCHED = "unmatched"  # a site input nothing takes (a reply to no page of ours)
     RETAINED = "retained"  # a command or reading the broker kept: not something happening now
     INTERNAL_ERROR = "internal_error"

@@ -5,6 +5,14 @@ it (so `replay` sees what the service saw, and an auditor sees what was refused 
 accepted reading becomes a reading entry; an alarm transition an alarm entry; every other chair
 event an event entry. A chair where something happened is snapshotted at once, with its
 session's summary; a chair that only took new values is snapshotted within `snapshot_s`.
+
+What the journal keeps of a message depends on what became of it. One a chair took (accepted,
+or rejected by the core) is kept whole, so that `replay` reproduces it. One refused before any
+chair saw it (malformed, oversized, a bad topic, an unknown chair, ...) is evidence, not input:
+its topic, reason and payload are cut (the payload to `REFUSED_PAYLOAD_BYTES`), and beyond
+`REFUSED_WHOLE_PER_MINUTE` of them a minute from one chair (or topic) with one outcome, only a
+glimpse of the payload and its size are kept. So junk on the wire costs the record a line per
+message, not its payload: `RefusalBudget` keeps the count, with the wall time given.
 """
 
 from __future__ import annotations
@@ -32,6 +40,72 @@ from monitor.wire.topics import Inbound
 
 _CHAIR_STATE = TypeAdapter(ChairState)
 
+REFUSED_PAYLOAD_BYTES = 1024  # of a refused message's payload, within the budget
+REFUSED_GLIMPSE_BYTES = 16  # of one beyond the budget
+REFUSED_WHOLE_PER_MINUTE = 5  # refused payloads kept a minute per chair (or topic) and outcome
+REFUSED_TOPIC_CHARS = 256  # of a refused message's topic (a topic may be 65,535 bytes long)
+REFUSED_REASON_CHARS = 1024
+BUDGET_WINDOW_S = 60.0
+BUDGET_SOURCES = 256  # (chair or topic, outcome) pairs counted at once; beyond, they share one
+# What a chair took: kept whole, for replay.
+KEPT_WHOLE = frozenset({Outcome.ACCEPTED, Outcome.REJECTED})
+
+
+class RefusalBudget:
+    """How many refused payloads the journal keeps, per source (a chair, or a topic) and outcome
+    in a window of `window_s` of wall time. Bounded: at most `sources` windows are open at once;
+    the refusals of sources beyond share one window per outcome."""
+
+    def __init__(
+        self,
+        *,
+        per_window: int = REFUSED_WHOLE_PER_MINUTE,
+        window_s: float = BUDGET_WINDOW_S,
+        sources: int = BUDGET_SOURCES,
+    ) -> None:
+        self.per_window, self.window_s, self.sources = per_window, window_s, sources
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}  # start, refusals counted
+
+    def spend(self, source: str, outcome: Outcome, wall: float) -> bool:
+        """Count one refusal at `wall`; True while the window still keeps payloads."""
+        key = (source, outcome.value)
+        if key not in self._windows and len(self._windows) >= self.sources:
+            self._windows = {k: w for k, w in self._windows.items() if self._open(w[0], wall)}
+            if len(self._windows) >= self.sources:
+                key = ("*", outcome.value)
+        start, count = self._windows.get(key, (wall, 0))
+        if not self._open(start, wall):
+            start, count = wall, 0
+        self._windows[key] = (start, count + 1)
+        return count < self.per_window
+
+    def __len__(self) -> int:
+        """Windows held (open or not yet swept)."""
+        return len(self._windows)
+
+    def _open(self, start: float, wall: float) -> bool:
+        return 0 <= wall - start < self.window_s  # a clock stepped back opens a new window
+
+
+def cut_text(text: str, limit: int, unit: str = "characters") -> str:
+    """`text` whole if it is at most `limit` long, else its start and its length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{limit} of {len(text):,} {unit} kept]"
+
+
+def kept_payload(payload: bytes, limit: int) -> str:
+    """What the journal keeps of a refused payload: the first `limit` bytes, and its size."""
+    text = payload[:limit].decode("utf-8", errors="replace")
+    if len(payload) <= limit:
+        return text
+    return f"{text}...[{limit} of {len(payload):,} bytes kept]"
+
+
+def _recordable(text: str) -> str:
+    """`text` as UTF-8 can hold it: a lone surrogate (from a sender's topic) becomes '?'."""
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
 
 def _dump_v1(state: ChairState) -> str:
     return _CHAIR_STATE.dump_json(state).decode()
@@ -47,6 +121,7 @@ class Scribe:
         dump: Callable[[ChairState], str] = _dump_v1,
     ) -> None:
         self.clinic, self.site, self.snapshot_s, self.dump = clinic, site, snapshot_s, dump
+        self.budget = RefusalBudget()
         self._snapshot_due: dict[str, float] = {}
 
     def message(
@@ -60,15 +135,24 @@ class Scribe:
         chair: str | None,
         reasons: Sequence[str] = (),
     ) -> MessageEntry:
+        """The journal entry of one message: whole when a chair took it, cut when refused."""
+        reason = "; ".join(reasons) or None
+        if outcome in KEPT_WHOLE:
+            text = payload.decode("utf-8", errors="replace")
+        else:
+            topic = cut_text(topic, REFUSED_TOPIC_CHARS)
+            reason = cut_text(reason, REFUSED_REASON_CHARS) if reason else reason
+            whole = self.budget.spend(chair or topic, outcome, wall)
+            text = kept_payload(payload, REFUSED_PAYLOAD_BYTES if whole else REFUSED_GLIMPSE_BYTES)
         return MessageEntry(
             received_at=wall,
-            topic=topic,
-            payload=payload.decode("utf-8", errors="replace"),
+            topic=_recordable(topic),
+            payload=text,
             outcome=outcome.value,
             site=self.site,
-            chair=chair,
+            chair=_recordable(chair) if chair else chair,
             kind=kind.value if kind else None,
-            reason="; ".join(reasons) or None,
+            reason=_recordable(reason) if reason else reason,
         )
 
     def reading(self, chair: Chair, reading: Reading, wall: float) -> ReadingEntry:

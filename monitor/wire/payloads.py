@@ -5,6 +5,13 @@ unknown extra fields, so newer devices keep working. Values that are well-formed
 (HR -5, SpO2 0) pass here on purpose: the domain records them as artefacts with a reason.
 `decode` is the one entry point: raw bytes and the topic kind in, a domain input out, or
 `PayloadError` with a reason fit for a log line.
+
+Every value is bounded to what the record holds, so nothing accepted here fails to be kept:
+numbers are finite, a sequence number fits a signed 64-bit integer, and free text (a patient's
+label, a nurse's name, a device, a drug, an alarm or page id, a technical condition) is short
+printable text. Printable means no control, format (bidi overrides, zero-width characters),
+private-use or surrogate character and no line or paragraph separator: a label shows as what
+it is, never as another.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -37,11 +46,17 @@ from monitor.domain.commands import (
     Input,
     PauseAudio,
 )
+from monitor.domain.limits import Limit
 from monitor.domain.session import Step
 from monitor.domain.vitals import Reading, Vital
 from monitor.wire.topics import Inbound
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_SEQ = 2**63 - 1  # the record keeps a sequence number as a signed 64-bit integer
+MAX_TEXT_CHARS = 64  # a label, a name, an id, a technical condition
+# Unicode categories a label may not hold: control, format (bidi overrides, zero-width), private
+# use, surrogate, line and paragraph separators.
+UNPRINTABLE = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 # Epoch seconds beyond this are almost certainly milliseconds (year 2200).
 _MAX_EPOCH_S = 7_258_118_400.0
 _DATE_TIME = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?"
@@ -80,10 +95,38 @@ def format_event_time(ts: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def check_printable(value: str) -> str:
+    """Return `value` if it is printable text that is not blank; raise ValueError naming the
+    first character that is not."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category in UNPRINTABLE:
+            name = unicodedata.name(char, "unnamed")
+            raise ValueError(
+                f"holds U+{ord(char):04X} {name} ({category}): only printable text is allowed"
+            )
+    if not value.strip():
+        raise ValueError("is blank")
+    return value
+
+
+def _check_condition(value: str) -> str:
+    if "," in value:
+        raise ValueError("holds a comma: a technical condition is one name")
+    return check_printable(value)
+
+
 EventTime = Annotated[float, BeforeValidator(parse_event_time)]
 OutTime = Annotated[float, PlainSerializer(format_event_time, return_type=str)]
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+Text = Annotated[
+    str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(check_printable)
+]
+Label = Text  # a patient's label, a nurse's name, a device, a drug
+Condition = Annotated[
+    str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_check_condition)
+]
+LimitName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
 
 
 class InboundModel(BaseModel):
@@ -98,14 +141,12 @@ class NibpIn(InboundModel):
 
 class ReadingIn(InboundModel):
     ts: EventTime
-    seq: Annotated[int, Field(ge=0)] | None = None
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] | None = None
     hr: Number | None = None
     pr: Number | None = None  # v1.1: the pulse oximeter's own pulse rate
     spo2: Number | None = None
     nibp: NibpIn | None = None
-    technical: Annotated[
-        list[Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f]+$")]], Field(max_length=16)
-    ] = []
+    technical: Annotated[list[Condition], Field(max_length=16)] = []
 
     @model_validator(mode="after")
     def _has_content(self) -> ReadingIn:
@@ -145,8 +186,8 @@ class InfusionIn(InboundModel):
     ts: EventTime
     event: Literal["start", "pause", "resume", "stop"]
     drug: Label | None = None
-    dose_mg_per_kg: Annotated[float, Field(gt=0, le=10)] | None = None
-    planned_minutes: Annotated[float, Field(gt=0, le=600)] | None = None
+    dose_mg_per_kg: Annotated[Number, Field(gt=0, le=10)] | None = None
+    planned_minutes: Annotated[Number, Field(gt=0, le=600)] | None = None
 
     def to_domain(self) -> InfusionEvent:
         return InfusionEvent(
@@ -178,9 +219,9 @@ class AdmitIn(InboundModel):
     ts: EventTime
     command: Literal["admit"]
     patient: Label
-    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
+    weight_kg: Annotated[Number, Field(gt=0, le=400)] | None = None
     baseline: BaselineIn | None = None
-    limits: dict[str, Number] | None = None
+    limits: Annotated[dict[LimitName, Number], Field(max_length=len(Limit))] | None = None
     by: Label | None = None  # v1.1
 
     def to_domain(self) -> Admit:
@@ -207,7 +248,7 @@ class DischargeIn(InboundModel):
 class AcknowledgeIn(InboundModel):
     ts: EventTime
     command: Literal["acknowledge"]
-    alarm: Annotated[str, Field(min_length=1, max_length=64)]
+    alarm: Text
     by: Label
 
     def to_domain(self) -> Acknowledge:
@@ -226,7 +267,7 @@ class PauseAudioIn(InboundModel):
 
 class PagerReplyIn(InboundModel):
     ts: EventTime
-    page: Annotated[str, Field(min_length=1, max_length=64)]
+    page: Text
     reply: Literal["accept", "decline"]
 
     def to_answer(self, pager: str) -> PagerAnswer:
@@ -281,7 +322,12 @@ def decode_reply(pager: str, payload: bytes) -> PagerAnswer:
 def _explain(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False)[:3]:
-        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        where = ".".join(_shown(str(p)) for p in error["loc"]) or "payload"
         parts.append(f"{where}: {error['msg']}")
     more = exc.error_count() - 3
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _shown(name: str) -> str:
+    """A field name or key as a reason shows it: a long one cut (a key is the sender's text)."""
+    return name if len(name) <= 40 else f"{name[:40]}..."

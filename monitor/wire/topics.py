@@ -15,6 +15,7 @@ from enum import StrEnum
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 ROOT = re.compile(r"[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64})*")
+SHOWN_CHARS = 80  # of a sender's topic or name in an error: a topic may be 65,535 bytes long
 
 
 class TopicError(ValueError):
@@ -50,8 +51,15 @@ class InboundTopic:
 def check_name(value: str, what: str) -> str:
     """Return `value` if it is a valid site, chair or pager name; raise ValueError if not."""
     if not NAME.fullmatch(value):
-        raise ValueError(f"{what} {value!r} must match [A-Za-z0-9_-]{{1,32}}")
+        raise ValueError(f"{what} {shown(value)} must match [A-Za-z0-9_-]{{1,32}}")
     return value
+
+
+def shown(value: str) -> str:
+    """`value` quoted for an error message, cut to SHOWN_CHARS with its length when longer."""
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}... ({len(value):,} characters)"
 
 
 def check_root(value: str) -> str:
@@ -70,10 +78,12 @@ def parse_inbound(topic: str, *, root: str) -> InboundTopic:
     """Parse an inbound topic; raise TopicError saying what does not match."""
     prefix = root + "/"
     if not topic.startswith(prefix):
-        raise TopicError(f"topic {topic!r} is not under {root!r}")
+        raise TopicError(f"topic {shown(topic)} is not under {root!r}")
     parts = topic[len(prefix) :].split("/")
     if len(parts) != 4:
-        raise TopicError(f"topic {topic!r} does not have the form {root}/SITE/chair/CHAIR/KIND")
+        raise TopicError(
+            f"topic {shown(topic)} does not have the form {root}/SITE/chair/CHAIR/KIND"
+        )
     site, group, name, leaf = parts
     try:
         check_name(site, "site")
@@ -84,7 +94,10 @@ def parse_inbound(topic: str, *, root: str) -> InboundTopic:
         return InboundTopic(site=site, kind=Inbound(leaf), chair=name)
     if group == "pager" and leaf == Inbound.PAGER_REPLY.value:
         return InboundTopic(site=site, kind=Inbound.PAGER_REPLY, pager=name)
-    raise TopicError(f"topic {topic!r}: no inbound message {group}/.../{leaf} in contract v1")
+    raise TopicError(
+        f"topic {shown(topic)}: no inbound message {group[:SHOWN_CHARS]}/.../{leaf[:SHOWN_CHARS]}"
+        " in contract v1"
+    )
 
 
 def chair_topic(root: str, site: str, chair: str, kind: Outbound | Inbound) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from monitor.domain.alarms import AlarmKind
 from monitor.domain.clinic import (
     Clinic,
@@ -102,3 +104,46 @@ def test_a_tick_reports_only_chairs_where_something_happened() -> None:
 
     assert [r.chair for r in reports] == ["c01"]
     assert reports[0].events
+
+
+def test_with_no_chair_list_chairs_are_made_up_to_the_cap_then_a_new_one_is_refused() -> None:
+    clinic = Clinic(max_chairs=3)
+    for name in ("c01", "c02", "c03"):
+        clinic.handle(name, Reading(ts=T0, hr=70), wall=T0)
+
+    [report] = clinic.handle("junk", Reading(ts=T0, hr=70), wall=T0 + 1)
+
+    [refused] = report.events
+    assert isinstance(refused, InputRefused)
+    assert refused.refusal is Refusal.TOO_MANY_CHAIRS
+    assert "max_chairs" in refused.reason
+    assert "3" in refused.reason
+    assert [c.name for c in clinic] == ["c01", "c02", "c03"]
+    assert "junk" not in clinic
+
+
+def test_a_known_chair_is_still_served_when_the_site_is_full() -> None:
+    clinic = Clinic(max_chairs=1)
+    clinic.handle("c01", Reading(ts=T0, hr=70), wall=T0)
+    clinic.handle("c02", Reading(ts=T0, hr=70), wall=T0)
+
+    [report] = clinic.handle("c01", Reading(ts=T0 + 1, hr=71), wall=T0 + 1)
+
+    assert not any(isinstance(e, InputRefused) for e in report.events)
+
+
+def test_a_configured_chair_list_is_not_capped() -> None:
+    names = [f"c{i:02}" for i in range(5)]
+    clinic = Clinic(chairs=names, max_chairs=2)
+
+    reports = [clinic.handle(n, Reading(ts=T0, hr=70), wall=T0) for n in names]
+
+    assert not any(isinstance(e, InputRefused) for [r] in reports for e in r.events)
+    [[unknown]] = [r.events for r in clinic.handle("c99", Reading(ts=T0, hr=70), wall=T0)]
+    assert isinstance(unknown, InputRefused)
+    assert unknown.refusal is Refusal.UNKNOWN_CHAIR
+
+
+def test_a_cap_below_one_is_misuse() -> None:
+    with pytest.raises(ValueError, match="max_chairs must be at least 1"):
+        Clinic(max_chairs=0)

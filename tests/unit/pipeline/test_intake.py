@@ -7,9 +7,10 @@ import json
 import pytest
 
 from monitor.domain.clinic import Clinic
-from monitor.pipeline.intake import STORED_OVERSIZED_BYTES, Intake
+from monitor.pipeline.intake import Intake
 from monitor.pipeline.router import Outcome
-from monitor.record.base import AlarmEntry, MessageEntry, ReadingEntry
+from monitor.pipeline.scribe import REFUSED_PAYLOAD_BYTES
+from monitor.record.base import AlarmEntry, MessageEntry, ReadingEntry, entry_problem
 from monitor.wire.payloads import MAX_PAYLOAD_BYTES
 from monitor.wire.topics import Inbound
 
@@ -56,16 +57,15 @@ def test_a_rejected_reading_is_journalled_but_not_recorded_as_a_reading() -> Non
 
 
 @pytest.mark.parametrize(
-    ("size", "kept"), [(100, 100), (MAX_PAYLOAD_BYTES + 1, STORED_OVERSIZED_BYTES)]
+    ("size", "kept"), [(100, 100), (MAX_PAYLOAD_BYTES + 1, REFUSED_PAYLOAD_BYTES)]
 )
-def test_the_journal_keeps_a_payload_whole_unless_it_was_refused_for_its_size(
-    size: int, kept: int
-) -> None:
+def test_the_journal_keeps_a_refused_payload_whole_unless_it_is_long(size: int, kept: int) -> None:
     result = _intake().message("clinic/north/chair/c01/vitals", b"x" * size, T0)
 
     [entry] = result.entries
     assert isinstance(entry, MessageEntry)
-    assert len(entry.payload) == kept
+    assert entry.payload.startswith("x" * kept)
+    assert entry.payload.count("x") == kept
 
 
 def test_a_tick_publishes_what_changed_and_takes_the_snapshots_due() -> None:
@@ -78,3 +78,53 @@ def test_a_tick_publishes_what_changed_and_takes_the_snapshots_due() -> None:
     assert [m.topic.rsplit("/", 1)[1] for m in first.outgoing] == ["state"]
     assert first.entries == []
     assert [type(e).__name__ for e in later.entries] == ["SnapshotEntry"]
+
+
+def test_a_new_chair_beyond_the_cap_is_refused_journalled_and_gets_no_tile() -> None:
+    intake = Intake(Clinic(max_chairs=2), site="north", root="clinic")
+    for chair in ("c01", "c02"):
+        intake.message(f"clinic/north/chair/{chair}/vitals", b'{"ts": 1795000000, "hr": 70}', T0)
+
+    result = intake.message("clinic/north/chair/junk/vitals", b'{"ts": 1795000000, "hr": 70}', T0)
+
+    assert result.outcome is Outcome.TOO_MANY_CHAIRS
+    assert "max_chairs" in result.reasons[0]
+    [entry] = result.entries
+    assert isinstance(entry, MessageEntry)
+    assert (entry.outcome, entry.chair) == ("too_many_chairs", "junk")
+    assert result.outgoing == []
+    assert [c.name for c in intake.clinic] == ["c01", "c02"]
+
+
+def test_a_sequence_number_beyond_64_bits_is_refused_at_the_edge_not_lost_by_the_record() -> None:
+    result = _send(_intake(), "vitals", {"ts": T0, "seq": 2**63, "hr": 70})
+
+    assert result.outcome is Outcome.MALFORMED
+    assert "seq" in result.reasons[0]
+    assert [type(e) for e in result.entries] == [MessageEntry]
+    assert all(entry_problem(e) is None for e in result.entries)
+
+
+def test_junk_on_a_huge_chair_name_costs_the_journal_a_short_line_a_message() -> None:
+    intake = _intake()
+    topic = "clinic/north/chair/" + "x" * 60_000 + "/vitals"
+    junk = b"j" * 60_000
+
+    journal = [intake.message(topic, junk, T0 + i / 10).entries[0] for i in range(200)]
+
+    assert all(isinstance(e, MessageEntry) for e in journal)
+    sizes = [len(e.topic) + len(e.payload) + len(e.reason or "") for e in journal]  # type: ignore[union-attr]
+    assert max(sizes) < 2_000
+    assert sum(sizes) < 200 * 600
+    assert list(intake.clinic) == []
+
+
+def test_an_accepted_message_is_never_cut() -> None:
+    body = {"ts": T0, "seq": 1, "hr": 70, "note": "n" * 60_000}
+
+    result = _send(_intake(), "vitals", body)
+
+    assert result.outcome is Outcome.ACCEPTED
+    entry = result.entries[0]
+    assert isinstance(entry, MessageEntry)
+    assert json.loads(entry.payload) == body

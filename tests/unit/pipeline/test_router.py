@@ -113,3 +113,83 @@ def test_a_retained_pager_reply_is_refused_and_a_retained_device_status_taken() 
     assert isinstance(reply, Refused)
     assert reply.outcome is Outcome.RETAINED
     assert isinstance(device, Routed)
+
+
+ADMIT = {"ts": T0, "command": "admit", "patient": "P-1"}
+
+
+@pytest.mark.parametrize(
+    ("leaf", "body", "why"),
+    [
+        ("vitals", {"ts": T0, "seq": 2**63, "hr": 70}, "seq: Input should be less than or equal"),
+        ("vitals", {"ts": T0, "seq": -1, "hr": 70}, "seq: Input should be greater than or equal"),
+        ("vitals", {"ts": T0, "technical": ["spo2_motion,leads_off"]}, "holds a comma"),
+        ("vitals", {"ts": T0, "technical": ["leads\u200boff"]}, "U+200B ZERO WIDTH SPACE"),
+        ("session", {**ADMIT, "patient": "P-1\u202e2-P"}, "U+202E RIGHT-TO-LEFT OVERRIDE (Cf)"),
+        ("session", {**ADMIT, "patient": "P\u200d1"}, "U+200D ZERO WIDTH JOINER"),
+        ("session", {**ADMIT, "patient": "P\x851"}, "(Cc)"),
+        ("session", {**ADMIT, "patient": "P\u20281"}, "LINE SEPARATOR (Zl)"),
+        ("session", {**ADMIT, "patient": "P\u20291"}, "PARAGRAPH SEPARATOR (Zp)"),
+        ("session", {**ADMIT, "patient": "P\ue0001"}, "(Co)"),
+        ("session", {**ADMIT, "patient": "   "}, "is blank"),
+        ("session", {**ADMIT, "patient": "P" * 65}, "at most 64 characters"),
+        ("session", {**ADMIT, "by": "kim\u2066"}, "U+2066"),
+        ("session", {**ADMIT, "limits": {"Sbp High": 170}}, "String should match pattern"),
+        ("session", {**ADMIT, "limits": {f"l{i}": 1 for i in range(31)}}, "at most 30 items"),
+        ("session", {"ts": T0, "command": "discharge", "by": "\ufeffkim"}, "U+FEFF"),
+        ("command", {"ts": T0, "command": "acknowledge", "alarm": "A1", "by": "k\u200fim"},
+         "RIGHT-TO-LEFT MARK"),
+        ("command", {"ts": T0, "command": "acknowledge", "alarm": "A\u00ad1", "by": "kim"},
+         "SOFT HYPHEN"),
+        ("device", {"state": "online", "device": "bm\u202d12"}, "U+202D"),
+        ("infusion", {"ts": T0, "event": "start", "drug": "keta\u200cmine"}, "U+200C"),
+    ],
+)  # fmt: skip
+def test_a_value_the_record_cannot_hold_or_a_label_that_can_show_as_another_is_malformed(
+    leaf: str, body: dict[str, object], why: str
+) -> None:
+    refused = ROUTER.route(f"clinic/north/chair/c01/{leaf}", _json(body))
+
+    assert isinstance(refused, Refused)
+    assert refused.outcome is Outcome.MALFORMED
+    assert why in refused.reason
+
+
+@pytest.mark.parametrize(
+    "patient", ["P-0042", "Zoë Ångström", "患者 7", "P 42 (2nd)", "x" * 64, "Ω-1 ½"]
+)
+def test_printable_labels_in_any_script_are_taken(patient: str) -> None:
+    routed = ROUTER.route("clinic/north/chair/c01/session", _json({**ADMIT, "patient": patient}))
+
+    assert isinstance(routed, Routed)
+    assert isinstance(routed.item, Admit)
+    assert routed.item.patient == patient
+
+
+def test_the_largest_sequence_number_the_record_holds_is_taken() -> None:
+    routed = ROUTER.route("clinic/north/chair/c01/vitals", _json({"ts": T0, "seq": 2**63 - 1,
+                                                                   "hr": 70}))  # fmt: skip
+
+    assert isinstance(routed, Routed)
+    assert isinstance(routed.item, Reading)
+    assert routed.item.seq == 2**63 - 1
+
+
+def test_a_refusal_of_a_huge_topic_shows_only_its_start_and_length() -> None:
+    topic = "clinic/north/chair/" + "c" * 60_000 + "/vitals"
+
+    refused = ROUTER.route(topic, _json({"ts": T0, "hr": 70}))
+
+    assert isinstance(refused, Refused)
+    assert refused.outcome is Outcome.BAD_TOPIC
+    assert len(refused.reason) < 300
+    assert "60,000 characters" in refused.reason
+
+
+def test_a_refusal_of_a_huge_key_shows_only_its_start() -> None:
+    body = {**ADMIT, "limits": {"k" * 50_000: 1}}
+
+    refused = ROUTER.route("clinic/north/chair/c01/session", _json(body))
+
+    assert isinstance(refused, Refused)
+    assert len(refused.reason) < 300

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from monitor.domain.clinic import Clinic
 from monitor.domain.commands import Admit
 from monitor.domain.vitals import Reading
 from monitor.pipeline.intake import Intake
 from monitor.pipeline.router import Outcome
-from monitor.pipeline.scribe import Scribe
+from monitor.pipeline.scribe import (
+    BUDGET_WINDOW_S,
+    REFUSED_GLIMPSE_BYTES,
+    REFUSED_PAYLOAD_BYTES,
+    REFUSED_REASON_CHARS,
+    REFUSED_TOPIC_CHARS,
+    REFUSED_WHOLE_PER_MINUTE,
+    RefusalBudget,
+    Scribe,
+)
 from monitor.record.base import (
     AlarmEntry,
     EventEntry,
@@ -41,17 +52,110 @@ def test_a_reading_entry_keeps_the_device_time_and_the_chair_time() -> None:
     assert "stepped back 60 min" in clock.text
 
 
-def test_every_message_is_journalled_whole_with_its_outcome() -> None:
+@pytest.mark.parametrize("outcome", [Outcome.ACCEPTED, Outcome.REJECTED])
+def test_a_message_a_chair_took_is_journalled_whole_for_replay(outcome: Outcome) -> None:
     scribe = Scribe(Clinic(), site="north")
-    payload = "é".encode() + b"\xff" + b"x" * 10_000
+    payload = "é".encode() + b"\xff" + b"x" * 60_000
 
-    entry = scribe.message(TOPIC, payload, T0, outcome=Outcome.MALFORMED, kind=Inbound.VITALS,
+    entry = scribe.message(TOPIC, payload, T0, outcome=outcome, kind=Inbound.VITALS,
                            chair="c01", reasons=["ts: missing", "hr: bad"])  # fmt: skip
 
     assert entry == MessageEntry(
-        received_at=T0, topic=TOPIC, payload="é\ufffd" + "x" * 10_000, outcome="malformed",
+        received_at=T0, topic=TOPIC, payload="é\ufffd" + "x" * 60_000, outcome=outcome.value,
         site="north", chair="c01", kind="vitals", reason="ts: missing; hr: bad",
     )  # fmt: skip
+
+
+def test_a_refused_message_is_journalled_with_its_outcome_and_its_payload_cut() -> None:
+    scribe = Scribe(Clinic(), site="north")
+    payload = b"x" * 60_000
+
+    entry = _refused(scribe, payload, T0)
+
+    assert (entry.outcome, entry.reason, entry.chair) == ("malformed", "ts: missing", "c01")
+    assert entry.payload == "x" * REFUSED_PAYLOAD_BYTES + "...[1024 of 60,000 bytes kept]"
+
+
+def test_beyond_the_budget_a_refused_message_keeps_a_glimpse_and_its_size() -> None:
+    scribe = Scribe(Clinic(), site="north")
+    payload = b"y" * 5_000
+
+    kept = [_refused(scribe, payload, T0 + i).payload for i in range(REFUSED_WHOLE_PER_MINUTE + 2)]
+
+    assert [len(p) > 1000 for p in kept] == [True] * REFUSED_WHOLE_PER_MINUTE + [False] * 2
+    assert kept[-1] == "y" * REFUSED_GLIMPSE_BYTES + "...[16 of 5,000 bytes kept]"
+
+
+def test_the_budget_is_per_chair_and_outcome_and_opens_again_a_minute_later() -> None:
+    scribe = Scribe(Clinic(), site="north")
+    payload = b"z" * 2_000
+    for i in range(REFUSED_WHOLE_PER_MINUTE):
+        _refused(scribe, payload, T0 + i)
+
+    spent = _refused(scribe, payload, T0 + 10)
+    other_chair = _refused(scribe, payload, T0 + 10, chair="c02")
+    other_outcome = _refused(scribe, payload, T0 + 10, outcome=Outcome.OVERSIZED)
+    next_minute = _refused(scribe, payload, T0 + BUDGET_WINDOW_S)
+
+    assert len(spent.payload) < 100
+    assert all(len(e.payload) > 1000 for e in (other_chair, other_outcome, next_minute))
+
+
+def test_a_clock_stepped_back_opens_a_new_window() -> None:
+    budget = RefusalBudget(per_window=1)
+    assert budget.spend("c01", Outcome.MALFORMED, T0)
+    assert not budget.spend("c01", Outcome.MALFORMED, T0 + 1)
+
+    assert budget.spend("c01", Outcome.MALFORMED, T0 - 3600)
+
+
+def test_the_budget_counts_a_bounded_number_of_sources_then_shares_one() -> None:
+    budget = RefusalBudget(per_window=1, sources=3)
+    assert all(budget.spend(f"c{i}", Outcome.BAD_TOPIC, T0) for i in range(3))
+
+    beyond = [budget.spend(f"junk{i}", Outcome.BAD_TOPIC, T0 + 1) for i in range(5)]
+    later = budget.spend("junk9", Outcome.BAD_TOPIC, T0 + BUDGET_WINDOW_S)
+
+    assert beyond == [True, False, False, False, False]
+    assert len(budget) <= 4
+    assert later
+
+
+def test_a_refused_message_s_long_topic_and_reason_are_cut() -> None:
+    scribe = Scribe(Clinic(), site="north")
+    topic = "clinic/north/chair/" + "c" * 60_000 + "/vitals"
+
+    entry = scribe.message(topic, b"{}", T0, outcome=Outcome.BAD_TOPIC, kind=None,
+                           chair="c" * 64, reasons=["r" * 70_000])  # fmt: skip
+
+    assert entry.topic == topic[:REFUSED_TOPIC_CHARS] + "...[256 of 60,026 characters kept]"
+    assert entry.reason is not None
+    assert entry.reason.startswith("r" * REFUSED_REASON_CHARS)
+    assert len(entry.reason) < REFUSED_REASON_CHARS + 50
+
+
+def test_a_lone_surrogate_in_a_topic_is_journalled_as_utf8_can_hold_it() -> None:
+    scribe = Scribe(Clinic(), site="north")
+
+    entry = scribe.message("clinic/north/chair/c\ud800/vitals", b"{}", T0,
+                           outcome=Outcome.BAD_TOPIC, kind=None, chair="c\ud800",
+                           reasons=["chair 'c\ud800' must match"])  # fmt: skip
+
+    assert (entry.topic, entry.chair) == ("clinic/north/chair/c?/vitals", "c?")
+    assert entry.reason == "chair 'c?' must match"
+
+
+def _refused(
+    scribe: Scribe,
+    payload: bytes,
+    wall: float,
+    *,
+    chair: str = "c01",
+    outcome: Outcome = Outcome.MALFORMED,
+) -> MessageEntry:
+    topic = f"clinic/north/chair/{chair}/vitals"
+    return scribe.message(topic, payload, wall, outcome=outcome, kind=Inbound.VITALS,
+                          chair=chair, reasons=["ts: missing"])  # fmt: skip
 
 
 def test_a_chair_where_something_happened_is_snapshotted_with_its_session_at_once() -> None:
