@@ -3,7 +3,8 @@ an embedded Python broker (amqtt). Both listen on 127.0.0.1 only.
 
 The Mosquitto configuration is the one we ship and test with. Its queue limits are deliberate:
 Mosquitto's default `max_queued_messages 1000` silently discards QoS 1 messages for a subscriber
-that falls behind a burst.
+that falls behind a burst. A test may give Mosquitto a configuration of its own (`config`: the
+clinic's, from docs/mosquitto/, with TLS, passwords and the ACL), the same limits in it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ class Mosquitto:
 
     kind = "mosquitto"
 
-    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, binary: str | None = None, *, config: str | None = None
+    ) -> None:
+        """`config`: the whole configuration instead of MOSQUITTO_CONF, `{port}` in it standing
+        for the port (its one listener must be on 127.0.0.1:{port})."""
         self.port = port or free_port()
         found = binary or shutil.which("mosquitto") or _sbin("mosquitto")
         if found is None:
@@ -84,17 +89,23 @@ class Mosquitto:
         self.binary = found
         self._dir = tempfile.TemporaryDirectory(prefix="infusion-mosquitto-")
         self.conf = Path(self._dir.name) / "mosquitto.conf"
-        self.conf.write_text(MOSQUITTO_CONF.format(port=self.port))
+        self.conf.write_text((config or MOSQUITTO_CONF).replace("{port}", str(self.port)))
+        self.log = Path(self._dir.name) / "mosquitto.log"  # what it says on stderr
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            self.binary, "-c", str(self.conf),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C on the demo must not kill the broker under the service
-            preexec_fn=_die_with_parent,  # ... but a killed demo or test must not leave it behind
-        )  # fmt: skip
-        await wait_for_port(self.port)
+        with self.log.open("ab") as log_file:
+            self.process = await asyncio.create_subprocess_exec(
+                self.binary, "-c", str(self.conf),
+                stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+                start_new_session=True,  # Ctrl-C on the demo must not kill the broker under the service
+                preexec_fn=_die_with_parent,  # ... but a killed demo or test must not leave it behind
+            )  # fmt: skip
+        try:
+            await wait_for_port(self.port)
+        except TimeoutError:
+            said = self.log.read_text(errors="replace").strip()[-2000:]
+            raise TimeoutError(f"mosquitto did not start on port {self.port}: {said}") from None
 
     async def stop(self) -> None:
         if self.process is None or self.process.returncode is not None:

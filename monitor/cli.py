@@ -11,9 +11,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +34,7 @@ from simulators.story import Address
 log = logging.getLogger("monitor")
 DEMO_HISTORY_S = 3600.0
 DEMO_LOGINS = {"nurse": "demo-nurse", "admin": "demo-admin"}  # demo only: printed at start
+STOP_DEADLINE_S = 9.0  # from SIGTERM to exit, at most (the clean stop needs about 6 s at worst)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,17 +123,44 @@ async def _run_service(settings: Settings) -> int:
     _on_signals(service.stop)
     log.info(
         "monitoring site %s via %s; store %s; http %s",
-        settings.site, settings.broker, settings.db, settings.http,
+        settings.site, settings.broker_address().redacted, settings.db, settings.http,
     )  # fmt: skip
     await service.run()
     return 0
 
 
 def _on_signals(stop: Any) -> None:
+    """SIGINT and SIGTERM stop the service; it must be gone within STOP_DEADLINE_S whatever
+    the disk or the broker does (a supervisor waits 10 s before it kills), so a watchdog thread
+    ends the process if the clean stop has not by then. A second signal ends it at once."""
     loop = asyncio.get_running_loop()
+    signalled: list[float] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if signalled:
+            log.error("%s again: exiting now", sig.name)
+            _exit_now(1)
+        signalled.append(time.monotonic())
+        log.info("%s: stopping (at most %.0f s)", sig.name, STOP_DEADLINE_S)
+        watchdog = threading.Timer(STOP_DEADLINE_S, _overdue)
+        watchdog.daemon = True
+        watchdog.start()
+        stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop)
+            loop.add_signal_handler(sig, on_signal, sig)
+
+
+def _overdue() -> None:
+    log.critical("the stop took over %.0f s: exiting without finishing it", STOP_DEADLINE_S)
+    _exit_now(1)
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -186,8 +216,7 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
             )
             clinic = tasks.create_task(
                 publish(
-                    messages, host=address.host, port=address.port, speed=args.speed,
-                    catch_up_s=history_s,
+                    messages, broker=address, speed=args.speed, catch_up_s=history_s,
                 ),
                 name="simulated-clinic",
             )  # fmt: skip

@@ -6,7 +6,9 @@ reusable but not re-entrant). On every connection it publishes the service statu
 be republished (every chair's retained state). Inside a connection, one task receives and one
 publishes from a bounded outbox. A lost connection backs off with full jitter, capped, and tries
 again forever; cancellation is never swallowed. TCP_NODELAY is set on the socket: without it an
-alarm published right after the PUBACK of the reading that caused it waits for Nagle.
+alarm published right after the PUBACK of the reading that caused it waits for Nagle. With an
+`mqtts://` address the link speaks TLS and checks the broker's certificate (`broker_client`,
+which the simulators use too).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import logging
 import random
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,7 +25,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from monitor.wire.address import BrokerAddress
+from monitor.wire.address import BrokerAddress, BrokerTls
 from monitor.wire.outbound import Outgoing
 
 log = logging.getLogger(__name__)
@@ -128,11 +131,8 @@ class MqttLink:
         will = None
         if self.will is not None:
             will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=True)
-        client = aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            username=self.broker.username,
-            password=self.broker.password,
+        client = broker_client(
+            self.broker,
             identifier=self.client_id,
             will=will,
             clean_session=True,
@@ -191,6 +191,32 @@ class MqttLink:
             if not self.connected.is_set():
                 return
             await asyncio.sleep(0.01)
+
+
+def broker_client(broker: BrokerAddress, **options: Any) -> aiomqtt.Client:
+    """An aiomqtt client for `broker`: its user name, password and TLS, with `options` (the
+    identifier, a Will, ...) as aiomqtt takes them. Every client of the project is made here."""
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        tls_params=tls_parameters(broker.tls),
+        **options,
+    )
+
+
+def tls_parameters(tls: BrokerTls | None) -> aiomqtt.TLSParameters | None:
+    """aiomqtt's TLS settings: verify the broker's certificate and its name, TLS 1.2 or later."""
+    if tls is None:
+        return None
+    return aiomqtt.TLSParameters(
+        ca_certs=tls.ca,
+        certfile=tls.cert,
+        keyfile=tls.key,
+        cert_reqs=ssl.CERT_REQUIRED,
+        tls_version=ssl.PROTOCOL_TLS_CLIENT,
+    )
 
 
 def _still_wanted(link: MqttLink) -> None:

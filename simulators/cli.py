@@ -1,6 +1,8 @@
 """`infusion-sim`: a simulated clinic, its scenarios, a recording player and pagers.
 
     infusion-sim --broker mqtt://127.0.0.1:1883 --site main --chairs 12 --speed 60 --seed 7
+    infusion-sim --broker 'mqtts://station:PW@broker.clinic:8883?ca=ca.pem' \
+        --monitors 'mqtts://monitor-{chair}:PW@broker.clinic:8883?ca=ca.pem'
     infusion-sim --scenario hypertensive --chairs 1 --speed 60
     infusion-sim --seed 7 --start 1795000000 --minutes 90 --print > clinic.jsonl
     infusion-sim scenarios
@@ -19,10 +21,11 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from monitor.wire.address import BrokerAddress, parse_broker_url
 from simulators.clinic import clinic_messages
-from simulators.player import parse_broker_url
+from simulators.player import BROKER_HELP
 from simulators.scenarios import ScenarioError, load_scenarios
 from simulators.story import Address
 
@@ -67,7 +70,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument(
+        "--broker", default="mqtt://127.0.0.1:1883",
+        help=f"{BROKER_HELP}: the station's and the pumps' user (default mqtt://127.0.0.1:1883)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--monitors", metavar="URL",
+        help="the bedside monitors' broker URL, {chair} in it standing for the chair "
+        "(mqtts://monitor-{chair}:PW@HOST:8883?ca=FILE); default --broker",
+    )  # fmt: skip
     parser.add_argument("--site", default="main")
     parser.add_argument("--root", default="clinic")
 
@@ -109,18 +120,25 @@ def _run_clinic(args: argparse.Namespace) -> int:
                       "link": m.link.value if m.link else None, "payload": m.payload.decode()}  # fmt: skip
             print(json.dumps(record, separators=(",", ":")))
         return 0
-    host, port = parse_broker_url(args.broker)
+    broker = parse_broker_url(args.broker)
+    monitors = _monitors(args.monitors or args.broker)
     print(
         f"infusion-sim: {args.chairs} chairs, seed {args.seed}, speed {args.speed:g}, "
-        f"publishing to {args.broker} site {args.site}",
+        f"publishing to {broker.redacted} site {args.site}",
         file=sys.stderr,
     )
     from simulators.publish import publish
 
     with contextlib.suppress(KeyboardInterrupt):
-        count = asyncio.run(publish(messages, host=host, port=port, speed=args.speed))
+        count = asyncio.run(publish(messages, broker=broker, monitors=monitors, speed=args.speed))
         print(f"infusion-sim: published {count} messages", file=sys.stderr)
     return 0
+
+
+def _monitors(template: str) -> Callable[[str], BrokerAddress]:
+    """Each chair's monitor's address: `template` with {chair} as the chair (checked now)."""
+    parse_broker_url(template.replace("{chair}", "c01"))
+    return lambda chair: parse_broker_url(template.replace("{chair}", chair))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from typing import TextIO
 import aiomqtt
 from pydantic import ValidationError
 
+from monitor.mqtt import broker_client
+from monitor.wire.address import BrokerAddress
 from monitor.wire.outbound import PageOut
 from monitor.wire.payloads import MAX_PAYLOAD_BYTES, PayloadError, format_event_time, validate
 from monitor.wire.topics import NAME, Inbound, check_name, check_root, pager_topic
@@ -306,8 +308,9 @@ class _Desk:
 
 async def run_pagers(
     *,
-    host: str,
-    port: int,
+    broker: BrokerAddress | None = None,
+    host: str = "127.0.0.1",
+    port: int = 1883,
     root: str,
     site: str,
     pagers: list[str] | None,
@@ -320,6 +323,8 @@ async def run_pagers(
     """Show and answer pages for `pagers` (None: every pager of the site) until `stop` is set.
 
     Args:
+        broker: the broker and the pager's user (with the shipped ACL, `pager-p01` for pager
+            p01 alone, `pager-gateway` for all); left out, `host` and `port` (no user, no TLS).
         out: where pages and replies are shown; default stdout.
         ready: set once subscribed (pages sent before that are not seen: they are not retained).
         answers: the nurse's lines in manual mode; default the lines typed on stdin.
@@ -332,7 +337,8 @@ async def run_pagers(
     out = out or sys.stdout
     stop = stop or asyncio.Event()
     identifier = f"infusion-sim-pager-{check_name(site, 'site')}-{secrets.token_hex(4)}"
-    client = aiomqtt.Client(host, port, identifier=identifier, socket_options=NODELAY)
+    address = broker or BrokerAddress(host, port)
+    client = broker_client(address, identifier=identifier, socket_options=NODELAY)
     async with client:
         for name in names:
             await client.subscribe(pager_topic(root, site, name), qos=1)
@@ -418,29 +424,25 @@ def run_pager(args: argparse.Namespace) -> int:
     """`infusion-sim pager`: runs until Ctrl-C or SIGTERM (exit 0); 2 for bad usage, 1 when the
     broker cannot be reached or is lost."""
     try:
-        host, port, root, site = connection(args)
+        broker, root, site = connection(args)
         rule = args.rule if isinstance(args.rule, PagerRule) else parse_rule(args.rule)
         pagers = None if not args.pager else [check_name(p, "pager") for p in args.pager]
     except ValueError as exc:
         print(f"infusion-sim pager: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(
-            _until_signalled(host=host, port=port, root=root, site=site, pagers=pagers, rule=rule)
-        )
+        asyncio.run(_until_signalled(broker=broker, root=root, site=site, pagers=pagers, rule=rule))
     except aiomqtt.MqttError as exc:
-        print(f"infusion-sim pager: broker {host}:{port}: {exc}", file=sys.stderr)
+        print(f"infusion-sim pager: broker {broker.redacted}: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 async def _until_signalled(
-    *, host: str, port: int, root: str, site: str, pagers: list[str] | None, rule: PagerRule
+    *, broker: BrokerAddress, root: str, site: str, pagers: list[str] | None, rule: PagerRule
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await run_pagers(
-        host=host, port=port, root=root, site=site, pagers=pagers, rule=rule, stop=stop
-    )
+    await run_pagers(broker=broker, root=root, site=site, pagers=pagers, rule=rule, stop=stop)

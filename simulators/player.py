@@ -31,7 +31,8 @@ from typing import Any
 
 import aiomqtt
 
-from monitor.wire.address import parse_broker_url as broker_address
+from monitor.mqtt import broker_client
+from monitor.wire.address import BrokerAddress, parse_broker_url
 from monitor.wire.payloads import format_event_time, parse_event_time
 from monitor.wire.topics import Inbound, chair_topic, check_name, check_root
 from simulators.journal import write_journal
@@ -255,10 +256,17 @@ def count_readings(messages: Sequence[Message]) -> int:
 
 
 async def publish_recording(
-    messages: Sequence[Message], *, host: str, port: int, speed: float = 60.0
+    messages: Sequence[Message],
+    *,
+    broker: BrokerAddress | None = None,
+    host: str = "127.0.0.1",
+    port: int = 1883,
+    speed: float = 60.0,
 ) -> int:
     """Publish `messages` (QoS 1) at `speed` recorded seconds per wall second (0 or inf: as fast
-    as the broker acknowledges); return the number of readings published.
+    as the broker acknowledges) to `broker` (left out: `host` and `port`, no user, no TLS);
+    return the number of readings published. On a broker with the shipped ACL the user is the
+    chair's monitor (`monitor-c01`), and a `SessionFrame`'s commands need a station's user.
 
     The first message must be the device's `online` on its device topic: the Last Will says
     `offline` there. Raises aiomqtt.MqttError when the broker cannot be reached or goes away.
@@ -271,9 +279,8 @@ async def publish_recording(
         raise ValueError("publish_recording: the first message must be the device's `online`")
     device = json.loads(online).get("device")
     will = aiomqtt.Will(device_topic, encode({"state": "offline", "device": device}), 1, True)
-    client = aiomqtt.Client(
-        host,
-        port,
+    client = broker_client(
+        broker or BrokerAddress(host, port),
         identifier=f"infusion-sim-play-{secrets.token_hex(4)}",
         will=will,
         clean_session=True,
@@ -294,8 +301,9 @@ async def publish_recording(
 async def play(
     path: str | Path,
     *,
-    host: str,
-    port: int,
+    broker: BrokerAddress | None = None,
+    host: str = "127.0.0.1",
+    port: int = 1883,
     root: str = "clinic",
     site: str,
     chair: str,
@@ -305,13 +313,15 @@ async def play(
     """Publish the recording at `path` as chair `chair`; return the number of readings.
 
     Args:
+        broker: the broker and the monitor's user; left out, `host` and `port` (no user, no TLS).
         speed: recorded seconds per wall second; 0 or inf: as fast as possible.
         start_epoch: event time of minute 0 (of the first row of a `ts` file); default now.
     """
     rows = load_numerics(path)
     start = time.time() if start_epoch is None else start_epoch
     messages = recording_messages(rows, root=root, site=site, chair=chair, start_epoch=start)
-    return await publish_recording(messages, host=host, port=port, speed=speed)
+    address = broker or BrokerAddress(host, port)
+    return await publish_recording(messages, broker=address, speed=speed)
 
 
 def check_speed(speed: float) -> float:
@@ -323,10 +333,7 @@ def check_speed(speed: float) -> float:
 # Command line (wired into `infusion-sim play` by the CLI) -------------------------------------
 
 
-def parse_broker_url(url: str) -> tuple[str, int]:
-    """mqtt://HOST:PORT as (host, port); ValueError if malformed."""
-    address = broker_address(url)
-    return address.host, address.port
+BROKER_HELP = "mqtt://[USER:PASSWORD@]HOST:PORT or mqtts://USER:PASSWORD@HOST:PORT?ca=FILE"
 
 
 CONNECTION_DEFAULTS = {"broker": DEFAULT_BROKER, "site": "main", "root": "clinic"}
@@ -339,18 +346,18 @@ def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
     same options given before it (`infusion-sim --broker URL play FILE`); `connection` fills in
     the defaults.
     """
-    helps = {"broker": "mqtt://HOST:PORT", "site": "site name", "root": "topic root"}
+    helps = {"broker": BROKER_HELP, "site": "site name", "root": "topic root"}
     for name, default in CONNECTION_DEFAULTS.items():
         parser.add_argument(
             f"--{name}", default=argparse.SUPPRESS, help=f"{helps[name]} (default {default})"
         )
 
 
-def connection(args: argparse.Namespace) -> tuple[str, int, str, str]:
-    """(host, port, root, site) from the namespace, defaults where an option was left out."""
+def connection(args: argparse.Namespace) -> tuple[BrokerAddress, str, str]:
+    """(broker, root, site) from the namespace, defaults where an option was left out."""
     values = {name: getattr(args, name, default) for name, default in CONNECTION_DEFAULTS.items()}
-    host, port = parse_broker_url(values["broker"])
-    return host, port, check_root(values["root"]), check_name(values["site"], "site")
+    broker = parse_broker_url(values["broker"])
+    return broker, check_root(values["root"]), check_name(values["site"], "site")
 
 
 def add_play_arguments(parser: argparse.ArgumentParser) -> None:
@@ -381,7 +388,7 @@ def run_play(args: argparse.Namespace) -> int:
     """`infusion-sim play`: 0 when played (or its journal written), 2 for bad usage or a bad
     file, 1 for broker trouble or a journal that cannot be written."""
     try:
-        host, port, root, site = connection(args)
+        broker, root, site = connection(args)
         speed = check_speed(args.speed)
         rows = load_numerics(args.file)
         start = _start_epoch(args)
@@ -397,7 +404,7 @@ def run_play(args: argparse.Namespace) -> int:
         return 2
     if args.journal is not None:
         return _write_journal(messages, args, start_epoch=start)
-    return _publish(messages, args, host=host, port=port, speed=speed)
+    return _publish(messages, args, broker=broker, speed=speed)
 
 
 def _start_epoch(args: argparse.Namespace) -> float:
@@ -426,13 +433,13 @@ def _write_journal(
 
 
 def _publish(
-    messages: Sequence[Message], args: argparse.Namespace, *, host: str, port: int, speed: float
+    messages: Sequence[Message], args: argparse.Namespace, *, broker: BrokerAddress, speed: float
 ) -> int:
     print(f"playing {_describe(messages, args)}")
     try:
-        readings = asyncio.run(publish_recording(messages, host=host, port=port, speed=speed))
+        readings = asyncio.run(publish_recording(messages, broker=broker, speed=speed))
     except aiomqtt.MqttError as exc:
-        print(f"infusion-sim play: broker {host}:{port}: {exc}", file=sys.stderr)
+        print(f"infusion-sim play: broker {broker.redacted}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("infusion-sim play: interrupted", file=sys.stderr)

@@ -6,6 +6,10 @@ Will, exactly as when a real monitor loses its network. When the simulator stops
 monitor says `offline` (retained) before it disconnects: a retained `online` left behind would be
 a monitor that no longer exists. Pumps and the nurse's station share one more connection.
 Simulation time runs `speed` times faster than wall time.
+
+On a broker with identities (docs/mosquitto/), the station's connection is the `broker` address's
+user and each monitor may have a user of its own (`monitors`: the chair's address, e.g. user
+`monitor-c01`), as the shipped ACL wants: a monitor may publish only its own chair's readings.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import aiomqtt
 
+from monitor.mqtt import broker_client
+from monitor.wire.address import BrokerAddress
 from simulators.story import Link, SimMessage, device_name, encode
 
 log = logging.getLogger(__name__)
@@ -29,8 +35,8 @@ SWITCH_OFF_TIMEOUT_S = 2.0  # for all the monitors' `offline`, when the broker m
 class _Monitors:
     """The chairs' monitor connections, opened and dropped as the story says."""
 
-    def __init__(self, host: str, port: int, stack: contextlib.AsyncExitStack) -> None:
-        self.host, self.port, self.stack = host, port, stack
+    def __init__(self, broker: Callable[[str], BrokerAddress]) -> None:
+        self.broker = broker
         self.clients: dict[str, aiomqtt.Client] = {}
         self.topics: dict[str, str] = {}  # each chair's device topic
 
@@ -46,8 +52,8 @@ class _Monitors:
     async def _connect(self, message: SimMessage) -> None:
         await self._close(message.chair)
         will = aiomqtt.Will(message.topic, _offline(message.chair), qos=1, retain=True)
-        client = aiomqtt.Client(
-            self.host, self.port, identifier=device_name(message.chair), will=will,
+        client = broker_client(
+            self.broker(message.chair), identifier=device_name(message.chair), will=will,
             keepalive=10, socket_options=NODELAY,
         )  # fmt: skip
         await client.__aenter__()
@@ -102,21 +108,30 @@ def _offline(chair: str) -> bytes:
 async def publish(
     messages: Iterable[SimMessage],
     *,
-    host: str,
-    port: int,
+    broker: BrokerAddress | None = None,
+    host: str = "127.0.0.1",
+    port: int = 1883,
+    monitors: Callable[[str], BrokerAddress] | None = None,
     speed: float = 1.0,
     catch_up_s: float = 0.0,
 ) -> int:
     """Publish `messages` (in time order), `speed` simulation seconds per wall second (0 or
     less: as fast as possible). Messages before simulation time `catch_up_s` go out as fast as
-    possible (a clinic that was already running). Returns the number of messages published."""
+    possible (a clinic that was already running). Returns the number of messages published.
+
+    Args:
+        broker: the broker, and the station's (and pumps') user; left out, `host` and `port`
+            with no user and no TLS.
+        monitors: each chair's monitor's address (its own user); default `broker`.
+    """
     count = 0
+    station_at = broker or BrokerAddress(host, port)
     async with contextlib.AsyncExitStack() as stack:
         station = await stack.enter_async_context(
-            aiomqtt.Client(host, port, identifier="clinic-station", socket_options=NODELAY)
+            broker_client(station_at, identifier="clinic-station", socket_options=NODELAY)
         )
-        monitors = _Monitors(host, port, stack)
-        stack.push_async_callback(monitors.switch_off_all)
+        bedside = _Monitors(monitors or (lambda chair: station_at))
+        stack.push_async_callback(bedside.switch_off_all)
         wall0, sim0 = time.monotonic(), None
         for message in messages:
             _honour_cancellation()
@@ -129,10 +144,10 @@ async def publish(
                 if delay > 0:
                     await asyncio.sleep(delay)
             if message.link is not None:
-                await monitors.link(message)
+                await bedside.link(message)
                 continue
             client = station if not message.topic.endswith(("/vitals", "/device")) else None
-            client = client or monitors.client(message.chair) or station
+            client = client or bedside.client(message.chair) or station
             await client.publish(message.topic, message.payload, qos=1, retain=message.retain)
             count += 1
     return count
