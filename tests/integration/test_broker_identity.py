@@ -82,12 +82,13 @@ def _openssl(*args: str, cwd: Path) -> None:
 def _certificates(folder: Path) -> None:
     """A CA, and a server certificate it signed for 127.0.0.1 (as docs/mosquitto/README.md)."""
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    (folder / "ca.ext").write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n")
     (folder / "server.ext").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\n"
     )
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
              "-subj", "/CN=Test clinic CA", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign",
              cwd=folder)  # fmt: skip
     _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
              cwd=folder)  # fmt: skip
