@@ -1,6 +1,7 @@
 """Who may use the dashboard: users and roles from configuration, argon2id password hashes, and
 server-side login sessions behind an HttpOnly, SameSite=Strict cookie (kept in the service's
-record when the station runs inside the service, so a restart logs nobody out).
+record when the station runs inside the service, so a restart logs nobody out), and the
+throttle on failed logins (per user name and per client address, with lockouts).
 
 Configuration (TOML):
 
@@ -16,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -146,3 +147,86 @@ class Sessions:
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Throttling logins --------------------------------------------------------------------------
+
+USER_FAILURES = 5  # failed logins for one user name within USER_WINDOW_S lock it
+USER_WINDOW_S = 300.0
+USER_LOCKOUT_S = 300.0
+ADDRESS_FAILURES = 20  # failed logins from one client address within ADDRESS_WINDOW_S lock it
+ADDRESS_WINDOW_S = 60.0
+ADDRESS_LOCKOUT_S = 60.0
+TRACKED_KEYS = 10_000  # user names (or addresses) remembered at most; the oldest go first
+KEY_CHARS = 128  # a longer user name is remembered by its first this many characters
+
+
+@dataclass
+class Throttle:
+    """Failures per key: `failures` within `window_s` lock the key for `lockout_s`. Pure: the
+    time is an argument."""
+
+    failures: int
+    window_s: float
+    lockout_s: float
+
+    def __post_init__(self) -> None:
+        self._failed: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def locked(self, key: str, now: float) -> bool:
+        until = self._locked_until.get(key[:KEY_CHARS])
+        if until is not None and now >= until:
+            del self._locked_until[key[:KEY_CHARS]]
+            return False
+        return until is not None
+
+    def fail(self, key: str, now: float) -> bool:
+        """Count a failure; whether it locked the key (only the failure that locks says so)."""
+        key = key[:KEY_CHARS]
+        recent = [t for t in self._failed.pop(key, []) if t > now - self.window_s] + [now]
+        if len(recent) < self.failures:
+            self._failed[key] = recent  # re-inserted: the dict stays oldest-first
+            _bound(self._failed)
+            return False
+        self._locked_until[key] = now + self.lockout_s
+        _bound(self._locked_until)
+        return True
+
+    def forget(self, key: str) -> None:
+        self._failed.pop(key[:KEY_CHARS], None)
+
+
+def _bound(seen: dict[str, Any]) -> None:
+    while len(seen) > TRACKED_KEYS:
+        seen.pop(next(iter(seen)))
+
+
+class LoginLimiter:
+    """Failed logins per user name and per client address, with lockouts. A locked-out user
+    name is locked whether or not such a user exists, so a lockout tells nobody who exists."""
+
+    def __init__(self) -> None:
+        self.users = Throttle(USER_FAILURES, USER_WINDOW_S, USER_LOCKOUT_S)
+        self.addresses = Throttle(ADDRESS_FAILURES, ADDRESS_WINDOW_S, ADDRESS_LOCKOUT_S)
+
+    def refusal(self, name: str, address: str, now: float) -> str | None:
+        """Why a login by `name` from `address` may not even be tried now, or None."""
+        if self.addresses.locked(address, now):
+            return f"address locked ({ADDRESS_FAILURES} failures in {ADDRESS_WINDOW_S:g} s)"
+        if self.users.locked(name, now):
+            return f"user name locked ({USER_FAILURES} failures in {USER_WINDOW_S:g} s)"
+        return None
+
+    def failed(self, name: str, address: str, now: float) -> list[str]:
+        """Count a failed (or refused) login; the lockouts it started, in words. A refused try
+        does not lengthen a lockout already running."""
+        started = []
+        if not self.users.locked(name, now) and self.users.fail(name, now):
+            started.append(f"user name locked for {USER_LOCKOUT_S:g} s")
+        if not self.addresses.locked(address, now) and self.addresses.fail(address, now):
+            started.append(f"address locked for {ADDRESS_LOCKOUT_S:g} s")
+        return started
+
+    def succeeded(self, name: str) -> None:
+        self.users.forget(name)

@@ -2,17 +2,28 @@
 
 Every page, API route and the websocket need a logged-in user (static files do not: the login
 page needs its stylesheet). The websocket also checks that it is opened from this dashboard's own
-pages (Origin), so another site cannot ride on a nurse's cookie.
+pages (Origin), so another site cannot ride on a nurse's cookie, and ends when its login does
+(logging out closes it with 4401, which the page reads as "log in again").
+
+What `install` adds to the whole app (the service's, or a stand-alone station's): security
+headers on every response (no framing by another site, no sniffing, no referrer; scripts only
+from here) and a bound on every request body, refused with 413 before it is read in full. Failed
+logins are logged (the user name and the client's address, never the password) and throttled
+per user name and per address (`dashboard.auth.LoginLimiter`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
+import logging
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,16 +31,22 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dashboard.auth import COOKIE, Accounts, Sessions, User
-from dashboard.hub import Hub, Viewer
+from dashboard.auth import COOKIE, Accounts, LoginLimiter, Sessions, User
+from dashboard.hub import LOGGED_OUT, Hub, Viewer
 from monitor.wire.payloads import format_event_time
 from monitor.wire.station import station_tables
 from monitor.wire.topics import Inbound
 
+log = logging.getLogger(__name__)
+
 STATIC = Path(__file__).parent / "static"
 AUDIO_PAUSE_S = 120.0
 MAX_ACTION_BYTES = 4096
+MAX_BODY_BYTES = 8192  # any request's body; more is refused with 413 before it is all read
+LOGGED_NAME_CHARS = 64  # a user name in the log is cut to this
 
 
 Archive = Callable[[str], dict[str, Any] | None]
@@ -42,13 +59,21 @@ class Dashboard:
     sessions: Sessions
     site: str
     archive: Archive | None = None  # a session's stored record, where the station has a store
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    watching: dict[str, set[Viewer]] = field(default_factory=dict)  # login token -> its browsers
 
     def user(self, token: str | None) -> User | None:
         user = self.sessions.user(token, time.time())
         if user is not None and not self.accounts.current(user):
-            self.sessions.end(token)
+            self.log_out(token)
             return None
         return user
+
+    def log_out(self, token: str | None) -> None:
+        """End a login and every websocket opened with it."""
+        self.sessions.end(token)
+        for viewer in self.watching.pop(token or "", set()):
+            viewer.end(LOGGED_OUT)
 
     # As a station plugged into the service (monitor.app.Station) -------------------------
 
@@ -69,7 +94,9 @@ class Dashboard:
 
 
 def install(app: FastAPI, dashboard: Dashboard) -> None:
-    """Add the dashboard's routes to `app` (the service's or a standalone station's)."""
+    """Add the dashboard's routes to `app` (the service's or a standalone station's), and
+    its guard on every response and request body."""
+    app.add_middleware(Guard, headers=security_headers())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _pages(app, dashboard)
     _api(app, dashboard)
@@ -95,22 +122,25 @@ def _pages(app: FastAPI, dashboard: Dashboard) -> None:
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> RedirectResponse:
-        form = parse_qs((await request.body())[:MAX_ACTION_BYTES].decode(errors="replace"))
+        form = parse_qs((await bounded_body(request, MAX_ACTION_BYTES)).decode(errors="replace"))
         name = (form.get("username") or [""])[0]
         password = (form.get("password") or [""])[0]
-        user = await asyncio.to_thread(dashboard.accounts.verify, name, password)
-        if user is None:
+        address = request.client.host if request.client else "unknown"
+        user = await _verify(dashboard, name, password, address)
+        if user is None:  # wrong, unknown or locked out: the same answer
             return RedirectResponse("/login?error=1", status_code=303)
         response = RedirectResponse("/", status_code=303)
         token = dashboard.sessions.create(user, time.time())
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")  # fmt: skip
         return response
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request) -> RedirectResponse:
-        dashboard.sessions.end(request.cookies.get(COOKIE))
+        dashboard.log_out(request.cookies.get(COOKIE))
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict",
+                               secure=request.url.scheme == "https")  # fmt: skip
         return response
 
     def page(name: str) -> Any:
@@ -125,6 +155,36 @@ def _pages(app: FastAPI, dashboard: Dashboard) -> None:
     app.add_api_route(
         "/session/{chair}", page("session.html"), methods=["GET"], include_in_schema=False
     )
+
+
+async def _verify(dashboard: Dashboard, name: str, password: str, address: str) -> User | None:
+    """The user, when the password is right and neither the name nor the address is locked."""
+    shown, now = name[:LOGGED_NAME_CHARS], time.time()
+    refusal = dashboard.limiter.refusal(name, address, now)
+    user = None
+    if refusal is None:
+        user = await asyncio.to_thread(dashboard.accounts.verify, name, password)
+    if user is not None:
+        dashboard.limiter.succeeded(name)
+        return user
+    log.info("failed login for user %r from %s%s", shown, address,
+             f": refused, {refusal}" if refusal else "")  # fmt: skip
+    for lockout in dashboard.limiter.failed(name, address, now):
+        log.warning("login lockout: %s (user %r, address %s)", lockout, shown, address)
+    return None
+
+
+async def bounded_body(request: Request, limit: int) -> bytes:
+    """The request's body, read as it streams in; 413 as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"a body of at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"a body of at most {limit} bytes")
+    return bytes(body)
 
 
 def _api(app: FastAPI, dashboard: Dashboard) -> None:
@@ -146,7 +206,8 @@ def _api(app: FastAPI, dashboard: Dashboard) -> None:
 
 def _websocket_endpoint(dashboard: Dashboard) -> Any:
     async def endpoint(websocket: WebSocket) -> None:
-        user = dashboard.user(websocket.cookies.get(COOKIE))
+        token = websocket.cookies.get(COOKIE) or ""
+        user = dashboard.user(token)
         if user is None or not _same_origin(websocket):
             await websocket.close(code=4401, reason="log in first")
             return
@@ -154,37 +215,45 @@ def _websocket_endpoint(dashboard: Dashboard) -> Any:
         viewer = Viewer(websocket, user.name)
         hub = dashboard.hub
         hub.viewers.add(viewer)
+        dashboard.watching.setdefault(token, set()).add(viewer)
         hello = {"type": "hello", "user": {"name": user.name, "role": user.role.value},
                  "site": dashboard.site, "audio_pause_s": AUDIO_PAUSE_S,
                  "tables": station_tables(audio_pause_s=AUDIO_PAUSE_S)}  # fmt: skip
         hub.welcome(viewer, hello)
         try:
-            await _serve_viewer(dashboard, websocket, viewer, user)
+            await _serve_viewer(dashboard, websocket, viewer, token)
         finally:
             hub.viewers.discard(viewer)
+            dashboard.watching.get(token, set()).discard(viewer)
+            if not dashboard.watching.get(token, True):
+                dashboard.watching.pop(token, None)
 
     return endpoint
 
 
 async def _serve_viewer(
-    dashboard: Dashboard, websocket: WebSocket, viewer: Viewer, user: User
+    dashboard: Dashboard, websocket: WebSocket, viewer: Viewer, token: str
 ) -> None:
-    sending = asyncio.create_task(viewer.run(), name=f"ws-send-{user.name}")
+    sending = asyncio.create_task(viewer.run(), name=f"ws-send-{viewer.name}")
     receiving = asyncio.create_task(
-        _receive(dashboard, websocket, viewer, user), name=f"ws-receive-{user.name}"
+        _receive(dashboard, websocket, viewer, token), name=f"ws-receive-{viewer.name}"
     )
-    _, pending = await asyncio.wait({sending, receiving}, return_when=asyncio.FIRST_COMPLETED)
+    done, pending = await asyncio.wait({sending, receiving}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
-    for task in pending:
+    for task in {*done, *pending}:  # the browser going away ends one; anything else is a bug
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await task
 
 
-async def _receive(dashboard: Dashboard, websocket: WebSocket, viewer: Viewer, user: User) -> None:
+async def _receive(dashboard: Dashboard, websocket: WebSocket, viewer: Viewer, token: str) -> None:
     with contextlib.suppress(WebSocketDisconnect):
         while True:
             text = await websocket.receive_text()
+            user = dashboard.user(token)  # still logged in? (a logout may not have closed us yet)
+            if user is None:
+                viewer.end(LOGGED_OUT)
+                return
             result = await _act(dashboard, text, user)
             viewer.offer_event(json.dumps(result))
 
@@ -248,3 +317,89 @@ def _same_origin(websocket: WebSocket) -> bool:
         return True  # not a browser: a cookie was still needed
     host = websocket.headers.get("host", "")
     return urlsplit(origin).netloc == host
+
+
+# On every response, and every request body ---------------------------------------------------
+
+
+def security_headers() -> dict[str, str]:
+    """The headers every response carries. Scripts come only from the station's own files (and
+    the login page's one inline line, allowed by its hash)."""
+    inline = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+        for page in sorted(STATIC.glob("*.html"))
+        for script in re.findall(r"<script>(.*?)</script>", page.read_text(), flags=re.S)
+    ]
+    scripts = " ".join(["'self'", *inline])
+    policy = [
+        "default-src 'self'", f"script-src {scripts}", "style-src 'self'",
+        "img-src 'self' data:", "connect-src 'self'", "object-src 'none'", "base-uri 'none'",
+        "form-action 'self'", "frame-ancestors 'none'",
+    ]  # fmt: skip
+    return {
+        "Content-Security-Policy": "; ".join(policy),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+class BodyTooLarge(Exception):
+    """A request body went past MAX_BODY_BYTES while it was being read."""
+
+
+class Guard:
+    """ASGI middleware: `headers` on every HTTP response, and every request body bounded to
+    MAX_BODY_BYTES (a declared length over it is refused at once, a streamed one when it gets
+    there), refused with 413."""
+
+    def __init__(self, app: ASGIApp, *, headers: dict[str, str]) -> None:
+        self.app, self.headers = app, headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await _too_large(send_with_headers)
+            return
+        try:
+            await self.app(scope, _bounded(receive), send_with_headers)
+        except BodyTooLarge:
+            if not started:
+                await _too_large(send_with_headers)
+
+
+def _bounded(receive: Receive) -> Receive:
+    seen = 0
+
+    async def bounded() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise BodyTooLarge
+        return message
+
+    return bounded
+
+
+async def _too_large(send: Send) -> None:
+    body = json.dumps({"detail": f"a request body of at most {MAX_BODY_BYTES} bytes"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]  # fmt: skip
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

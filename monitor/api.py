@@ -8,10 +8,11 @@ Without one there is no login, so nothing with patient data is served.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor import __version__
@@ -22,11 +23,20 @@ from monitor.wire.outbound import ChairStateOut, chair_state
 MAX_TICK_LAG_S = 5.0
 
 
+class Guarded(Protocol):
+    """The settings the API reads: with a `metrics_token`, /metrics needs it as a bearer."""
+
+    metrics_token: str | None
+
+
 class Observed(Protocol):
     """What the API reads of the service."""
 
     site: str
     clinic: Clinic
+
+    @property
+    def settings(self) -> Guarded: ...
 
     def health(self, wall: float) -> dict[str, Any]: ...
 
@@ -62,13 +72,23 @@ def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
         return health
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics; behind the bearer token `metrics_token` when it is set."""
+        token = service.settings.metrics_token
+        if token and not _bearer_is(request.headers.get("authorization", ""), token):
+            raise HTTPException(401, "metrics need Authorization: Bearer <metrics_token>",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
 
     if station is not None:
         station.install(app)
         _chairs_api(app, service, guard=[station.login_required()])
     return app
+
+
+def _bearer_is(authorization: str, token: str) -> bool:
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip(), token)
 
 
 def _chairs_api(app: FastAPI, service: Observed, *, guard: list[Any]) -> None:

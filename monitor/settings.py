@@ -40,6 +40,7 @@ class Settings(ClinicLink):
     snapshot_s: float = Field(default=5.0, gt=0)
     dashboard: bool = True
     status_every_s: float = Field(default=2.0, gt=0, le=10)
+    metrics_token: str | None = None  # with one, /metrics wants "Authorization: Bearer TOKEN"
 
     @field_validator("db")
     @classmethod
