@@ -36,7 +36,9 @@ from monitor.app import Service
 from monitor.broker import MOSQUITTO_CONF, Mosquitto
 from monitor.domain.vocabulary import AlarmKind
 from monitor.mqtt import broker_client
+from monitor.record.base import MessageEntry
 from monitor.wire.address import BrokerAddress, parse_broker_url
+from simulators.cli import main as simulator
 from simulators.pager import parse_rule, run_pagers
 from simulators.publish import publish
 from simulators.story import Address, SimMessage, encode, switch_on
@@ -420,3 +422,43 @@ async def _refused(make: Callable[[], aiomqtt.Client]) -> bool:
         await asyncio.sleep(0.05)  # the event loop lets go of the connect's result
         gc.collect()
     return True
+
+
+# The simulators' command lines ---------------------------------------------------------------
+
+
+async def test_the_simulated_clinic_command_line_connects_as_station_and_monitors(
+    start_service: StartService, clinic: ClinicBroker
+) -> None:
+    service = await start_clinic(start_service, clinic)
+    monitors = clinic.url("monitor-c01").replace("monitor-c01", "monitor-{chair}")
+    argv = ["--broker", clinic.url("station"), "--monitors", monitors, "--site", SITE,
+            "--chairs", "1", "--minutes", "3", "--stagger", "0", "--speed", "0"]  # fmt: skip
+    assert await asyncio.to_thread(simulator, argv) == 0
+
+    await until(
+        lambda: _accepted(service, "vitals") and _accepted(service, "session"),
+        within_s=10, what="the simulated clinic's readings and admission",
+    )  # fmt: skip
+    assert {m.chair for m in service.recorder.messages()} == {"c01"}
+
+
+async def test_a_recording_plays_as_its_chairs_monitor_through_tls(
+    start_service: StartService, clinic: ClinicBroker, tmp_path: Path
+) -> None:
+    service = await start_clinic(start_service, clinic)
+    record = tmp_path / "numerics.csv"
+    await asyncio.to_thread(record.write_text, "minute,HR,SpO2\n0,72,97\n1,74,96\n2,75,96\n")
+    argv = ["play", str(record), "--chair", "c01", "--speed", "0", "--site", SITE,
+            "--broker", clinic.url("monitor-c01")]  # fmt: skip
+    assert await asyncio.to_thread(simulator, argv) == 0
+
+    readings = await until(
+        lambda: len(_accepted(service, "vitals")) == 3 and _accepted(service, "vitals"),
+        within_s=10, what="the recording's three readings",
+    )  # fmt: skip
+    assert [json.loads(m.payload)["hr"] for m in readings] == [72, 74, 75]
+
+
+def _accepted(service: Service, kind: str) -> list[MessageEntry]:
+    return [m for m in service.recorder.messages(outcome="accepted") if m.kind == kind]
