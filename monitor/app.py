@@ -85,6 +85,12 @@ class Service:
         )
         self.recorder: Recorder = _open_record(settings.db)
         self.writer = Writer(self.recorder, spill=Spill(spill_path(settings.db)))
+        if isinstance(self.recorder, UnopenedRecorder):
+            # Said in the record once it opens; until then its first write fails: record_failing.
+            data = {"reason": self.recorder.error}
+            self.writer.offer(
+                [EventEntry(self.site, "", None, time.time(), "RecordUnopened", data)]
+            )
         self.intake = Intake(
             self.clinic,
             site=settings.site,
