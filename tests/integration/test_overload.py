@@ -272,6 +272,47 @@ async def test_a_full_disk_is_at_the_station_in_5_s_and_nothing_is_lost_once_fre
         await asyncio.sleep(0)
 
 
+async def test_a_read_only_database_is_at_the_station_in_5_s_and_nothing_is_lost(
+    start_service: StartService, bus: Bus, tmp_path: Path
+) -> None:
+    """The folder of an existing database bound read-only over itself (a remount gone wrong):
+    the service cannot open its record, monitors anyway, and writes everything once it can."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    open_recorder(f"sqlite:///{folder / 'audit.db'}").close()
+    with read_only(folder):
+        service = await start_service(db=f"sqlite:///{folder / 'audit.db'}")
+        seen_s = await until(lambda: record_state(bus) == "failing",
+                             within_s=STATION_ALARM_S, what="record failing (read-only)")  # fmt: skip
+        assert seen_s <= STATION_ALARM_S
+        await _steady(bus, "c01", start=0, count=100, every_s=0.01)
+        await bus.publish(topic("c01", "vitals"), reading(500, nibp={"sys": 210, "dia": 90}))
+        await bus.wait_for(lambda: sbp_high(bus, "c01"), within_s=1, what="sbp_high, read-only")
+        reason = [s for s in statuses(bus) if s.get("record")][-1]["record"]["reason"]
+        assert "readonly" in reason or "read-only" in reason or "unable" in reason, reason
+
+    await until(lambda: record_state(bus) == "ok" and not service.writer.backlog,
+                within_s=60, what="record ok again, nothing waiting")  # fmt: skip
+    assert journal(service, "c01") == 101
+    assert service.writer.lost == 0
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """`folder` bound read-only over itself until the block ends; never skipped."""
+    for command in (["mount", "--bind", str(folder), str(folder)],
+                    ["mount", "-o", "remount,bind,ro", str(folder)]):  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+            pytest.fail(f"cannot make {folder} read-only ({done.stderr.strip()}): this test "
+                        "needs root (or CAP_SYS_ADMIN) to bind-mount; run it where it can")  # fmt: skip
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 # Stopping and starting as a process ---------------------------------------------------------
 
 
