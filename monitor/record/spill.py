@@ -107,6 +107,47 @@ class Spill:
         self.dropped += dropped
         return dropped
 
+    def put_first(self, entries: Sequence[Entry]) -> int:
+        """Keep `entries` before those already here (at a stop: what was still in memory is
+        older than what spilled); the file is rewritten for it. Return how many were dropped."""
+        if not entries:
+            return 0
+        if not self._lines:
+            if not self._tail and self._write(entries):
+                return 0
+            room = max(0, self.max_memory - len(self._tail))
+            kept = list(entries[:room])
+            self._tail.extendleft(reversed(kept))
+            self.dropped += len(entries) - len(kept)
+            return len(entries) - len(kept)
+        if self._rewrite_with(entries):
+            return 0
+        return self.put(entries)  # kept, though after newer ones, rather than lost
+
+    def _rewrite_with(self, entries: Sequence[Entry]) -> bool:
+        if self._fd is None or not self.path:
+            return False
+        fresh = f"{self.path}.new"
+        try:
+            rest = os.pread(self._fd, self._size - self._taken, self._taken)
+            data = b"".join(encode(e) for e in entries) + rest
+            with open(fresh, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(fresh, self.path)
+        except OSError as exc:
+            self.file_error = f"cannot rewrite {self.path}: {exc.strerror or exc}"
+            with contextlib.suppress(OSError):
+                os.unlink(fresh)
+            return False
+        os.close(self._fd)
+        self._fd = None
+        with contextlib.suppress(OSError):
+            os.unlink(f"{self.path}.taken")
+        self._open(self.path)
+        return self._fd is not None
+
     def peek(self, n: int) -> tuple[list[Entry], int]:
         """The oldest `n` entries at most, and the token `commit` takes to let them go. A line
         of the file that is not an entry (torn by a crash) is skipped and counted in `dropped`."""

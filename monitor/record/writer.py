@@ -246,17 +246,18 @@ class Writer:
             self._failures += 1
 
     def _spill_pending(self) -> None:
-        """What is in memory (the batch being written, the queue) goes to the spill. With the
-        spill already holding newer entries, these land after them: logged."""
+        """What is in memory (the batch being written, the queue) goes to the spill, before
+        what is already there (it is older)."""
         memory = list(self._pending) if self._token is None else []
         self._pending, self._token = [], None
         while not self.queue.empty():
             memory.append(self.queue.get_nowait())
         if not memory:
             return
-        if len(self.spill):
-            log.warning("record: %d entries spilled after newer ones at stop", len(memory))
-        self._to_spill(memory)
+        dropped = self.spill.put_first(memory)  # older than what spilled: before it
+        if dropped:
+            self._dropped_logged += dropped
+            self._give_up(memory[len(memory) - dropped :], why="the spill is full")
 
     # Pieces --------------------------------------------------------------------------------
 

@@ -141,3 +141,24 @@ def test_what_follows_a_torn_line_is_kept_whole(tmp_path: Path) -> None:
 
     assert payloads(spill.peek(10)[0]) == ["#0", "#1"]
     assert spill.dropped == 0
+
+
+def test_what_was_still_in_memory_at_a_stop_goes_before_what_spilled(tmp_path: Path) -> None:
+    path = str(tmp_path / "r.spill.jsonl")
+    spill = Spill(path)
+    spill.put([message(n) for n in range(3, 6)])
+    spill.commit(spill.peek(1)[1])  # #3 was written back already
+
+    assert spill.put_first([message(1), message(2)]) == 0
+    spill.close()
+
+    assert payloads(Spill(path).peek(10)[0]) == ["#1", "#2", "#4", "#5"]
+
+
+def test_put_first_on_an_empty_spill_is_a_put() -> None:
+    spill = Spill(None)
+    spill.put([message(3)])
+
+    spill.put_first([message(1), message(2)])
+
+    assert payloads(spill.peek(10)[0]) == ["#1", "#2", "#3"]
