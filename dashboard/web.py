@@ -47,6 +47,7 @@ AUDIO_PAUSE_S = 120.0
 MAX_ACTION_BYTES = 4096
 MAX_BODY_BYTES = 8192  # any request's body; more is refused with 413 before it is all read
 LOGGED_NAME_CHARS = 64  # a user name in the log is cut to this
+VERIFY_AT_ONCE = 2  # password hashes checked at once (argon2id: 64 MiB each)
 
 
 Archive = Callable[[str], dict[str, Any] | None]
@@ -61,6 +62,7 @@ class Dashboard:
     archive: Archive | None = None  # a session's stored record, where the station has a store
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     watching: dict[str, set[Viewer]] = field(default_factory=dict)  # login token -> its browsers
+    verifying: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(VERIFY_AT_ONCE))
 
     def user(self, token: str | None) -> User | None:
         user = self.sessions.user(token, time.time())
@@ -158,20 +160,27 @@ def _pages(app: FastAPI, dashboard: Dashboard) -> None:
 
 
 async def _verify(dashboard: Dashboard, name: str, password: str, address: str) -> User | None:
-    """The user, when the password is right and neither the name nor the address is locked."""
-    shown, now = name[:LOGGED_NAME_CHARS], time.time()
-    refusal = dashboard.limiter.refusal(name, address, now)
-    user = None
-    if refusal is None:
-        user = await asyncio.to_thread(dashboard.accounts.verify, name, password)
-    if user is not None:
-        dashboard.limiter.succeeded(name)
-        return user
+    """The user, when the password is right and neither the name nor the address is locked.
+    A few hashes at a time (each takes 64 MiB), the throttle asked when a turn comes, so a burst
+    of logins waits rather than swelling memory, and a lockout stops what is still queued."""
+    async with dashboard.verifying:
+        refusal = dashboard.limiter.refusal(name, address, time.time())
+        user = None
+        if refusal is None:
+            user = await asyncio.to_thread(dashboard.accounts.verify, name, password)
+        if user is not None:
+            dashboard.limiter.succeeded(name)
+            return user
+        _failed(dashboard, name, address, refusal)
+        return None
+
+
+def _failed(dashboard: Dashboard, name: str, address: str, refusal: str | None) -> None:
+    shown = name[:LOGGED_NAME_CHARS]
     log.info("failed login for user %r from %s%s", shown, address,
              f": refused, {refusal}" if refusal else "")  # fmt: skip
-    for lockout in dashboard.limiter.failed(name, address, now):
+    for lockout in dashboard.limiter.failed(name, address, time.time()):
         log.warning("login lockout: %s (user %r, address %s)", lockout, shown, address)
-    return None
 
 
 async def bounded_body(request: Request, limit: int) -> bytes:

@@ -8,17 +8,25 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Route
+from playwright.async_api import Browser
 from websockets.exceptions import ConnectionClosed
 
 from dashboard.auth import ADDRESS_FAILURES, COOKIE, USER_FAILURES
 from monitor.broker import free_port, wait_for_port
 from tests.integration.conftest import ROOT, SITE, Bus, StartService, until
-from tests.integration.test_dashboard_browser import Running, browser, running, station_page
+from tests.integration.test_dashboard_browser import (
+    Running,
+    Station,
+    browser,
+    running,
+    station,
+    station_page,
+)
 from tests.integration.test_dashboard_ws import (
     PASSWORDS,
     USERS,
@@ -31,7 +39,12 @@ from tests.integration.test_dashboard_ws import (
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["browser", "running", "served"]  # fixtures, shared with the dashboard's other tests
+__all__ = [
+    "browser",
+    "running",
+    "served",
+    "station",
+]  # fixtures, shared with the dashboard's other tests
 
 
 def broken_state(chair: str) -> dict[str, Any]:
@@ -209,25 +222,49 @@ async def test_metrics_behind_their_token_and_every_route_with_the_security_head
 # Framing -----------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["running", "station"])  # the service's station, a second station
+def framed(request: pytest.FixtureRequest) -> Running | Station:
+    found: Running | Station = request.getfixturevalue(request.param)
+    return found
+
+
 @pytest.mark.parametrize("where", ["/", "/login"])
 async def test_another_origin_cannot_frame_the_logged_in_station(
-    running: Running, browser: Browser, where: str
+    framed: Running | Station, browser: Browser, where: str
 ) -> None:
     """A page on another port of the same host (same site, so the Strict cookie would go along)
     frames the station; Chromium refuses the frame, and it never shows the station."""
+    running = framed
     screen = await station_page(browser, running.base)
-    framing_origin = f"http://127.0.0.1:{free_port()}"
-    page = await screen.page.context.new_page()
-
-    async def evil(route: Route) -> None:
-        html = f'<!doctype html><iframe id="f" src="{running.base}{where}"></iframe>'
-        await route.fulfill(status=200, content_type="text/html", body=html)
-
-    await page.route(f"{framing_origin}/**", evil)
-    await page.goto(f"{framing_origin}/evil.html")
-    await page.wait_for_load_state("load")
-    await asyncio.sleep(1.0)  # a station that loaded would have drawn by now
-    frame = next(f for f in page.frames if f is not page.main_frame)
+    html = f'<!doctype html><iframe id="f" src="{running.base}{where}"></iframe>'
+    async with serving_page(html) as framing_origin:
+        page = await screen.page.context.new_page()
+        await page.goto(f"{framing_origin}/evil.html")
+        await page.wait_for_load_state("load")
+        await asyncio.sleep(1.0)  # a station that loaded would have drawn by now
+        frame = next(f for f in page.frames if f is not page.main_frame)
+        shown = await frame.locator("#logout, #login-form").count()
 
     assert frame.url == "chrome-error://chromewebdata/"  # Chromium refused to show it
-    assert await frame.locator("#logout, #login-form").count() == 0
+    assert shown == 0
+
+
+@contextlib.asynccontextmanager
+async def serving_page(html: str) -> AsyncIterator[str]:
+    """A web server of another origin (another port of this host) that answers `html`."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        body = html.encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -6,6 +6,7 @@ tests/integration/test_station_hardening.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -19,10 +20,17 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.types import Message
 
-from dashboard.auth import USER_FAILURES, Accounts, Sessions, hash_password
+from dashboard.auth import ADDRESS_FAILURES, USER_FAILURES, Accounts, Sessions, hash_password
 from dashboard.cli import create_station_app
 from dashboard.hub import Hub
-from dashboard.web import MAX_BODY_BYTES, STATIC, Dashboard, Guard, security_headers
+from dashboard.web import (
+    MAX_BODY_BYTES,
+    STATIC,
+    VERIFY_AT_ONCE,
+    Dashboard,
+    Guard,
+    security_headers,
+)
 from monitor.api import create_api
 from monitor.domain.clinic import Clinic
 from monitor.wire.address import parse_broker_url
@@ -288,3 +296,32 @@ async def test_with_a_token_metrics_need_it_as_a_bearer(
     assert health.status_code == 200  # health stays open
     if status == 401:
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+class CountingAccounts(Accounts):
+    def __init__(self) -> None:
+        super().__init__(USERS)
+        self.verified = 0
+        self.at_once = self.most_at_once = 0
+
+    def verify(self, name: str, password: str) -> Any:
+        self.verified += 1
+        self.at_once += 1
+        self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            return super().verify(name, password)
+        finally:
+            self.at_once -= 1
+
+
+async def test_a_burst_of_logins_hashes_a_few_at_a_time_and_stops_at_the_lockout() -> None:
+    station = a_station()
+    station.accounts = accounts = CountingAccounts()
+    async with http_to(create_station_app(station)) as http:
+        burst = [log_in(http, f"someone.{n}", "guess") for n in range(ADDRESS_FAILURES + 15)]
+        answers = await asyncio.gather(*burst)
+
+    assert {r.headers["location"] for r in answers} == {"/login?error=1"}
+    # the rest were refused without a hash (those already hashing when the lock came finish)
+    assert ADDRESS_FAILURES <= accounts.verified < ADDRESS_FAILURES + VERIFY_AT_ONCE
+    assert accounts.most_at_once <= VERIFY_AT_ONCE
