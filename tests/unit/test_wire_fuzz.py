@@ -8,13 +8,21 @@ messages with arbitrary values in their fields, for every inbound kind.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any, get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.domain.commands import Input
-from monitor.wire.payloads import MAX_PAYLOAD_BYTES, PayloadError, decode, parse_event_time
+from monitor.domain.commands import Admit, Input
+from monitor.wire.payloads import (
+    MAX_PAYLOAD_BYTES,
+    MAX_TEXT_CHARS,
+    UNPRINTABLE,
+    PayloadError,
+    decode,
+    parse_event_time,
+)
 from monitor.wire.payloads import format_event_time as fmt
 from monitor.wire.topics import Inbound
 
@@ -160,3 +168,27 @@ def test_event_times_round_trip_through_rfc3339(millis: int) -> None:
     assert text.endswith("Z")
     assert parse_event_time(text) == seconds
     assert parse_event_time(seconds) == seconds
+
+
+@settings(FUZZ, max_examples=400)
+@given(
+    label=st.text(
+        st.characters(categories=["L", "N", "P", "S", "Zs", "Cc", "Cf", "Co", "Cs", "Zl", "Zp"]),
+        max_size=70,
+    ),
+    field=st.sampled_from(["patient", "by"]),
+)
+def test_a_label_is_taken_exactly_when_it_is_short_printable_text(label: str, field: str) -> None:
+    body = {"ts": 1795256102, "command": "admit", "patient": "P-1", field: label}
+    payload = json.dumps(body).encode()  # ASCII: a lone surrogate travels as an escape
+    printable = all(unicodedata.category(c) not in UNPRINTABLE for c in label)
+    expected = printable and bool(label.strip()) and len(label) <= MAX_TEXT_CHARS
+
+    try:
+        admit = decode(Inbound.SESSION, payload)
+    except PayloadError:
+        assert not expected
+    else:
+        assert expected
+        assert isinstance(admit, Admit)
+        assert getattr(admit, field) == label
