@@ -112,18 +112,22 @@ def fill(disk: Path) -> Path:
 
 
 async def publish_burst(port: int, count: int, *, chairs: int = 40) -> None:
-    """`count` readings as fast as a client can send them, spread over `chairs` chairs."""
-    async with aiomqtt.Client(
-        "127.0.0.1", port, identifier="burst", max_inflight_messages=1000
-    ) as client:
-        sends = [
-            client.publish(
-                topic(f"b{n % chairs:02d}", "vitals"), json.dumps(reading(n // chairs)), qos=1
-            )
-            for n in range(count)
-        ]
-        for start in range(0, count, 500):
-            await asyncio.gather(*sends[start : start + 500])
+    """`count` readings as fast as Mosquitto's own client sends them (QoS 1), spread over
+    `chairs` chairs: one `mosquitto_pub -l` per chair, all at once."""
+    per_chair = count // chairs
+    processes = []
+    for chair in range(chairs):
+        lines = "".join(json.dumps(reading(n)) + "\n" for n in range(per_chair)).encode()
+        process = await asyncio.create_subprocess_exec(
+            "mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-l",
+            "-t", topic(f"b{chair:02d}", "vitals"), "-i", f"burst-{chair}",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        processes.append((process, lines))
+    results = await asyncio.gather(*(p.communicate(lines) for p, lines in processes))
+    for (process, _), (_, error) in zip(processes, results, strict=True):
+        assert process.returncode == 0, f"mosquitto_pub failed: {error.decode()}"
 
 
 async def until(check: Any, *, within_s: float, what: str) -> float:
