@@ -230,8 +230,11 @@ class Writer:
                 await asyncio.wait_for(self._write_once(), remaining)
             except TimeoutError:
                 break
-        self._spill_pending()
-        self.spill.close()
+        try:
+            self._spill_pending()
+            self.spill.close()
+        except Exception:  # a stop must end, whatever the spill's disk does
+            log.exception("record: the spill could not be closed cleanly")
         left = self.backlog
         if left:
             log.warning("record: stopping with %d entries in the spill %s; the next start "

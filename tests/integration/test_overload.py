@@ -26,7 +26,9 @@ import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
+from monitor.compose import build_service
 from monitor.record import open_recorder
+from monitor.settings import load_settings
 from tests.integration.conftest import ROOT, SITE, Bus, StartService
 from tests.integration.sessions import T0, topic
 
@@ -399,3 +401,31 @@ async def test_serve_on_a_full_disk_monitors_anyway_and_says_so(
             assert len(recorder.messages(chair="c01")) == 1
         finally:
             recorder.close()
+
+
+# A crash ------------------------------------------------------------------------------------
+
+
+async def test_a_task_that_crashes_still_says_offline_and_keeps_the_record(
+    mosquitto: Mosquitto, bus: Bus, tmp_path: Path
+) -> None:
+    settings = load_settings(None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE,
+                             db=f"sqlite:///{tmp_path / 'audit.db'}", http="off", tick_s=0.1)  # fmt: skip
+    service = build_service(settings)
+    running = asyncio.create_task(service.run())
+    await bus.wait_for(lambda: record_state(bus) == "ok", within_s=10, what="online")
+    await bus.publish(topic("c01", "vitals"), reading(0))
+    await until(lambda: journal(service, "c01") == 1, within_s=10, what="the reading stored")
+    mark = len(bus.seen)
+
+    def broken() -> None:
+        raise OSError("the spill's disk went away")
+
+    service.writer.spill.sync = broken  # type: ignore[method-assign]  # the fault to inject
+    service.writer.spill._unsynced = True
+    with pytest.raises(BaseExceptionGroup):
+        await asyncio.wait_for(running, 10)
+
+    offline = await bus.wait_for(lambda: [s for s in statuses(bus, mark) if s["state"] == "offline"],
+                                 within_s=5, what="offline after the crash")  # fmt: skip
+    assert offline[0]["ts"] is not None  # said by the service, not its Last Will
