@@ -323,10 +323,14 @@ class Service:
     def _restore(self) -> None:
         restored = []
         try:
-            snapshots = self.recorder.snapshots(self.site)
+            kept = {s.chair: s for s in self.recorder.snapshots(self.site)}
         except RecordError as exc:
-            log.error("cannot read the chairs' snapshots (%s): every chair starts empty", exc)
-            snapshots = []
+            log.error("cannot read the chairs' snapshots (%s): chairs start from the spill's "
+                      "or empty", exc)  # fmt: skip
+            kept = {}
+        # A spill left by a record that was failing holds newer snapshots than the record's.
+        kept |= {s.chair: s for s in self.writer.spill.snapshots(self.site)}
+        snapshots = [kept[chair] for chair in sorted(kept)]
         for snapshot in snapshots:
             try:
                 self.clinic.restore(load_chair(snapshot.state))

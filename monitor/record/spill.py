@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from monitor.record.base import ENTRY_TYPES, Entry, ReadingEntry
+from monitor.record.base import ENTRY_TYPES, Entry, ReadingEntry, SnapshotEntry
 
 MAX_SPILL_BYTES = 256 * 1024 * 1024
 MAX_MEMORY_ENTRIES = 200_000
@@ -170,6 +170,34 @@ class Spill:
             self._reset()
         else:
             self._keep_offset()
+
+    def snapshots(self, site: str) -> list[SnapshotEntry]:
+        """The newest snapshot of each chair of `site` waiting here (at a start, newer than
+        the record's when the record was failing), by chair name."""
+        newest: dict[str, SnapshotEntry] = {}
+        marker = b'{"entry": "SnapshotEntry"'
+        for line in self._lines_from(self._taken):
+            if line.startswith(marker):
+                with contextlib.suppress(SpillError):
+                    entry = decode(line)
+                    if isinstance(entry, SnapshotEntry) and entry.site == site:
+                        newest[entry.chair] = entry
+        for entry in self._tail:
+            if isinstance(entry, SnapshotEntry) and entry.site == site:
+                newest[entry.chair] = entry
+        return [newest[chair] for chair in sorted(newest)]
+
+    def _lines_from(self, offset: int) -> Iterable[bytes]:
+        if self._fd is None:
+            return
+        rest = b""
+        while offset < self._size:
+            data = os.pread(self._fd, min(1 << 20, self._size - offset), offset)
+            if not data:
+                break
+            offset += len(data)
+            *lines, rest = (rest + data).split(b"\n")
+            yield from lines
 
     def sync(self) -> None:
         """Make what was appended durable (a worker thread calls this)."""

@@ -373,6 +373,12 @@ async def test_sigterm_with_the_database_locked_stops_within_10_s_and_keeps_the_
                 break
             await asyncio.sleep(0.2)
         assert count == 50
+    # c01 was first seen while the record was locked: its snapshot was only in the spill.
+    assert "restored 1 chairs from the store: c01" in _text(tmp_path / "again.log")
+
+
+def _text(path: Path) -> str:
+    return path.read_text()
 
 
 def _size(path: str) -> int:

@@ -5,6 +5,7 @@ start (a torn last line, as a crash leaves it, costs only itself)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,16 @@ def test_put_first_on_an_empty_spill_is_a_put() -> None:
     spill.put_first([message(1), message(2)])
 
     assert payloads(spill.peek(10)[0]) == ["#1", "#2", "#3"]
+
+
+def test_the_newest_snapshot_of_each_chair_is_found_for_a_start(tmp_path: Path) -> None:
+    path = str(tmp_path / "r.spill.jsonl")
+    spill = Spill(path)
+    older = replace(SNAPSHOT, saved_at=SNAPSHOT.saved_at - 5)
+    other_site = replace(SNAPSHOT, site="south", state="{}")
+    spill.put([older, MESSAGE, replace(SNAPSHOT, chair="c02"), SNAPSHOT, other_site])
+    spill.close()
+
+    found = Spill(path).snapshots("north")
+
+    assert found == [SNAPSHOT, replace(SNAPSHOT, chair="c02")]
