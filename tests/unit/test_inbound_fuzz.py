@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from monitor.domain.clinic import Clinic
@@ -47,13 +48,32 @@ SITE, ROOT, GOOD_CHAIR = "north", "clinic", "c01"
 LONG_CASES = int(os.environ.get("INFUSION_FUZZ_CASES", "100000"))
 
 
-def _long(test: Callable[..., None]) -> Callable[..., None]:
-    """A test of the long run: marked `fuzz`, and minutes long, so with no time limit."""
-    marked: Callable[..., None] = pytest.mark.timeout(0)(pytest.mark.fuzz(test))
-    return marked
+LONG_CHUNK = 10_000  # cases a Hypothesis run of the long run: its memory grows with each case
+# Run only when `-m` names fuzz: another `-m` (say `-m "not integration"`) replaces the default.
+LONG = [
+    pytest.mark.fuzz,
+    pytest.mark.timeout(0),  # minutes long
+    pytest.mark.skipif(
+        "'fuzz' not in config.getoption('markexpr')", reason="the long fuzz run: -m fuzz"
+    ),
+]
 
 
-def _settings(cases: int) -> settings:
+def _chunks(cases: int) -> list[tuple[int, int]]:
+    """The long run's cases in runs of at most LONG_CHUNK, each with a seed of its own."""
+    return [(seed, min(LONG_CHUNK, cases - start)) for seed, start in
+            enumerate(range(0, max(1, cases), LONG_CHUNK))]  # fmt: skip
+
+
+def _settings(cases: int, seed: int | None = None) -> Callable[..., Any]:
+    def apply(test: Callable[..., None]) -> Callable[..., None]:
+        configured: Callable[..., None] = _hypothesis(cases)(test)
+        return configured if seed is None else hypothesis_seed(seed)(configured)
+
+    return apply
+
+
+def _hypothesis(cases: int) -> settings:
     return settings(
         max_examples=cases,
         deadline=None,
@@ -268,8 +288,8 @@ def _run(intake: Intake, steps: list[Any]) -> None:
         assert sum(1 for _ in intake.clinic) <= intake.clinic.max_chairs
 
 
-def _stream_property(cases: int) -> Callable[..., None]:
-    @_settings(cases)
+def _stream_property(cases: int, seed: int | None = None) -> Callable[..., None]:
+    @_settings(cases, seed)
     @given(steps=STEPS, cap=st.sampled_from([1, 3, 64]))
     def test(steps: list[Any], cap: int) -> None:
         _run(Intake(Clinic(max_chairs=cap), site=SITE, root=ROOT), steps)
@@ -278,7 +298,15 @@ def _stream_property(cases: int) -> Callable[..., None]:
 
 
 test_any_stream_of_messages_and_ticks_is_journalled_and_recordable = _stream_property(300)
-test_any_stream_of_messages_and_ticks_long = _long(_stream_property(LONG_CASES))
+
+
+@pytest.mark.parametrize(("seed", "cases"), _chunks(LONG_CASES))
+def test_any_stream_of_messages_and_ticks_long(seed: int, cases: int) -> None:
+    _stream_property(cases, seed)()
+
+
+for _mark in LONG:
+    test_any_stream_of_messages_and_ticks_long = _mark(test_any_stream_of_messages_and_ticks_long)
 
 
 # Good traffic among junk ---------------------------------------------------------------------
@@ -357,8 +385,8 @@ def _alarms_and_output(
     return alarms, published
 
 
-def _interleaving_property(cases: int) -> Callable[..., None]:
-    @_settings(cases)
+def _interleaving_property(cases: int, seed: int | None = None) -> Callable[..., None]:
+    @_settings(cases, seed)
     @given(session=_session(), junk=JUNK)
     def test(
         session: list[tuple[str, dict[str, Any], float]],
@@ -375,7 +403,15 @@ def _interleaving_property(cases: int) -> Callable[..., None]:
 
 
 test_good_traffic_among_junk_raises_the_alarms_it_raises_alone = _interleaving_property(60)
-test_good_traffic_among_junk_long = _long(_interleaving_property(max(1, LONG_CASES // 10)))
+
+
+@pytest.mark.parametrize(("seed", "cases"), _chunks(max(1, LONG_CASES // 10)))
+def test_good_traffic_among_junk_long(seed: int, cases: int) -> None:
+    _interleaving_property(cases, seed)()
+
+
+for _mark in LONG:
+    test_good_traffic_among_junk_long = _mark(test_good_traffic_among_junk_long)
 
 
 def test_the_sessions_raise_alarms_so_the_comparison_means_something() -> None:
