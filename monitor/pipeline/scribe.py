@@ -87,11 +87,11 @@ class RefusalBudget:
         return 0 <= wall - start < self.window_s  # a clock stepped back opens a new window
 
 
-def cut_text(text: str, limit: int, unit: str = "characters") -> str:
-    """`text` whole if it is at most `limit` long, else its start and its length."""
+def cut_text(text: str, limit: int) -> str:
+    """`text` whole if it is at most `limit` characters long, else its start and its length."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}...[{limit} of {len(text):,} {unit} kept]"
+    return f"{text[:limit]}...[{limit} of {len(text):,} characters kept]"
 
 
 def kept_payload(payload: bytes, limit: int) -> str:
