@@ -95,6 +95,11 @@ class Spill:
     def on_disk(self) -> int:
         return self._lines
 
+    @property
+    def unsynced(self) -> bool:
+        """Lines were appended since the last `sync`."""
+        return self._unsynced
+
     def put(self, entries: Sequence[Entry]) -> int:
         """Keep `entries` after those already here; return how many were dropped."""
         if not entries:

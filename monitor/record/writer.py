@@ -211,7 +211,8 @@ class Writer:
     async def _sync_spill(self) -> None:
         while True:
             await asyncio.sleep(SYNC_EVERY_S)
-            await in_thread(self.spill.sync)
+            if self.spill.unsynced:
+                await in_thread(self.spill.sync)
 
     # Stopping ------------------------------------------------------------------------------
 

@@ -428,7 +428,7 @@ async def test_a_task_that_crashes_still_says_offline_and_keeps_the_record(
         raise OSError("the spill's disk went away")
 
     service.writer.spill.sync = broken  # type: ignore[method-assign]  # the fault to inject
-    service.writer.spill._unsynced = True
+    service.writer.spill._unsynced = True  # as after a line spilled
     with pytest.raises(BaseExceptionGroup):
         await asyncio.wait_for(running, 10)
 
