@@ -39,6 +39,7 @@ from monitor.wire.outbound import (
     ChairStateOut,
     OutboundModel,
     Outgoing,
+    RecordStatusOut,
     RecoveryOut,
     ServiceStatusOut,
 )
@@ -239,6 +240,7 @@ class Hub:
         self.viewers: set[Viewer] = set()
         self.service_state = ServiceState.UNKNOWN
         self.service_seen: float | None = None
+        self.record: RecordStatusOut | None = None  # the service's record, as it says
         base = f"{root}/{site}"
         self.broker_link = MqttLink(
             broker,
@@ -321,6 +323,7 @@ class Hub:
         if not isinstance(checked, ServiceStatusOut):
             return reason
         self.service_state = ServiceState.reported(checked.state)
+        self.record = checked.record if checked.state == "online" else None
         self.service_seen = wall
         self.announce_link()
         return None
@@ -338,9 +341,11 @@ class Hub:
             "broker": self.broker_connected,
             "service": service,
             "detail": SERVICE_DETAIL[service],
+            "record": _record(self.record) if service is ServiceState.ONLINE else None,
         }
 
     def announce_link(self, wall: float | None = None) -> None:
+        """Tell every browser the state of the path behind its screen."""
         self._broadcast_event(self.link(wall if wall is not None else time.time()))
 
     def chair_message(self, chair: str, wall: float) -> str | None:
@@ -418,3 +423,12 @@ def _checked(
     if said_chair != chair:
         return None, f"its chair {said_chair!r} is not the topic's {chair!r}"
     return checked, ""
+
+
+def _record(record: RecordStatusOut | None) -> dict[str, Any] | None:
+    """The service's record as the banner shows it: `failing` is the station-wide technical
+    alarm `record_failing` (alarms go on; what happens is kept aside until it writes again)."""
+    if record is None:
+        return None
+    return {"state": record.state, "reason": record.reason, "backlog": record.backlog,
+            "lost": record.lost}  # fmt: skip

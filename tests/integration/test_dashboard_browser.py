@@ -933,3 +933,32 @@ async def test_the_session_view_draws_the_chart_and_lists_the_alarms_with_who_ac
     assert await chart.first.is_visible()
     assert await drawn.count() >= 4  # SBP, DBP, HR and SpO2
     assert screen.errors == []
+
+
+async def test_a_record_that_cannot_write_raises_the_banner_and_it_falls_when_writing_again(
+    station: Station, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    status_topic = f"{ROOT}/{SITE}/monitor/status"
+
+    def status(record: dict[str, Any]) -> str:
+        return json.dumps({"ts": time.time(), "state": "online", "site": SITE, "record": record})
+
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="service-status") as client:
+        failing = {"state": "failing", "reason": "database is locked", "backlog": 12, "lost": 0}
+        await client.publish(status_topic, status({"state": "ok"}), qos=1, retain=True)
+        screen = await station_page(browser, station.base)
+        await expect(screen.banner).to_be_hidden(timeout=10_000)
+
+        await client.publish(status_topic, status(failing), qos=1, retain=True)
+        await expect(screen.banner).to_be_visible(timeout=5_000)
+        reason = await screen.banner.get_attribute("data-reason")
+        text = await screen.banner.inner_text()
+        await client.publish(status_topic, status({"state": "ok"}), qos=1, retain=True)
+        await expect(screen.banner).to_be_hidden(timeout=5_000)
+        await client.publish(status_topic, b"", qos=1, retain=True)
+
+    assert reason == "record"
+    assert "cannot write its record" in text
+    assert "database is locked" in text
+    assert "12 entries kept aside" in text
+    assert screen.errors == []

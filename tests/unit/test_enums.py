@@ -211,7 +211,7 @@ def test_the_link_message_reads_as_it_always_did(
     message = json.dumps(hub.link(1000.0 + seen_ago))
 
     assert message == json.dumps(
-        {"type": "link", "broker": False, "service": service, "detail": detail}
+        {"type": "link", "broker": False, "service": service, "detail": detail, "record": None}
     )
 
 

@@ -36,6 +36,11 @@ function linkProblems(nowMs) {
     problems.push({ code: "service", short: "monitoring service down",
       text: "The monitoring service is not running — alarms are not being raised",
       detail: (link && link.detail) || "" });
+  } else if (service === "online" && link.record && link.record.state === "failing") {
+    const kept = link.record.backlog ? `${link.record.backlog} entries kept aside to write` : "";
+    problems.push({ code: "record", short: "record failing",
+      text: "The monitoring service cannot write its record — alarms go on, the record waits",
+      detail: [link.record.reason || "", kept].filter(Boolean).join(" · ") });
   } else if (service !== "online" && nowMs - station.connectedAt > SERVICE_UNKNOWN_GRACE_MS) {
     problems.push({ code: "service-unknown", short: "monitoring service not heard from",
       text: "No word from the monitoring service — alarms may not be raised",
