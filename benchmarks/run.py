@@ -58,7 +58,7 @@ def admit_all(clinic: Clinic, chairs: int, *, start: bool = True) -> None:
 
 
 def bench_core(chairs: int, seconds: int) -> float:
-    clinic = Clinic()
+    clinic = Clinic(max_chairs=chairs)
     admit_all(clinic, chairs)
     started = time.perf_counter()
     for second in range(2, seconds):
@@ -68,7 +68,7 @@ def bench_core(chairs: int, seconds: int) -> float:
 
 
 def bench_ingest(chairs: int, seconds: int) -> float:
-    clinic = Clinic()
+    clinic = Clinic(max_chairs=chairs)
     admit_all(clinic, chairs)
     intake = Intake(clinic, site="b", root="clinic")
     payloads = {
@@ -93,7 +93,7 @@ def _payload(r: Reading) -> dict[str, Any]:
 def bench_memory(chairs: int, seconds: int) -> float:
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    clinic = Clinic()
+    clinic = Clinic(max_chairs=chairs)
     admit_all(clinic, chairs, start=False)  # the baseline phase holds the most: its samples
     for second in range(2, seconds):
         for c in range(chairs):

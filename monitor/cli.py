@@ -24,6 +24,7 @@ from typing import Any
 from monitor import __version__
 from monitor.broker import local_broker
 from monitor.compose import build_service, demo_users
+from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
 from monitor.record import RecordError
 from monitor.replay import JournalError, describe, read_journal, replay
 from monitor.settings import Settings, SettingsError, load_settings
@@ -93,13 +94,16 @@ def _service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http", help="HOST:PORT for health, metrics and API, or 'off'")
     parser.add_argument("--config", type=Path, help="a TOML file with any of these options")
     parser.add_argument("--root", help="MQTT topic root (default clinic)")
+    parser.add_argument(
+        "--max-chairs", type=int, help="chairs made from the wire when none are listed (default 64)"
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("broker", "site", "db", "http", "root", "log_level")
+        for name in ("broker", "site", "db", "http", "root", "log_level", "max_chairs")
     }
     return load_settings(getattr(args, "config", None), **flags, **extra)
 
@@ -174,6 +178,7 @@ def _demo(args: argparse.Namespace) -> int:
         db=db,
         http=args.http,
         users=demo_users(DEMO_LOGINS),
+        max_chairs=max(args.chairs, DEFAULT_MAX_CHAIRS),
     )
     _logging(args.log_level)
     return asyncio.run(_run_demo(settings, args, own_broker=args.broker is None))

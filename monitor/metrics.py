@@ -14,6 +14,7 @@ from monitor.domain.events import AlarmTransition, ArtefactRecorded
 
 SUPPRESS_S = 60.0
 MAX_REMEMBERED = 1000
+LOGGED_TOPIC_CHARS = 200
 
 
 class Metrics:
@@ -94,6 +95,8 @@ class QuietLog:
     _suppressed: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def warning(self, wall: float, *, topic: str, category: str, reason: str) -> None:
+        if len(topic) > LOGGED_TOPIC_CHARS:  # a junk topic of 60,000 characters is not logged whole
+            topic = f"{topic[:LOGGED_TOPIC_CHARS]}... ({len(topic)} characters)"
         key = (topic, category)
         if len(self._last) > MAX_REMEMBERED:  # junk topics must not grow this for ever
             self._last = {k: t for k, t in self._last.items() if wall - t < SUPPRESS_S}

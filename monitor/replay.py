@@ -70,7 +70,9 @@ def replay(entries: Iterable[dict[str, Any]], settings: Settings) -> list[AlarmO
 def replay_outgoing(entries: Iterable[dict[str, Any]], settings: Settings) -> list[Outgoing]:
     """Run `entries` through a fresh core; return everything the service would publish."""
     intake = Intake(
-        Clinic(limits=settings.clinic_limits(), chairs=settings.chairs),
+        Clinic(
+            limits=settings.clinic_limits(), chairs=settings.chairs, max_chairs=settings.max_chairs
+        ),
         site=settings.site,
         root=settings.root,
     )
