@@ -270,7 +270,7 @@ class Service:
         record = RecordStatusOut(
             state="failing" if failing else "ok",
             since=self.writer.failing_since if failing else None,
-            reason=self.writer.last_error if failing else None,
+            reason=self.writer.failing_reason if failing else None,
             backlog=self.writer.backlog,
             lost=self.writer.lost,
         )

@@ -123,6 +123,17 @@ class Writer:
         return started is not None and time.monotonic() - started > self.stall_s
 
     @property
+    def failing_reason(self) -> str | None:
+        """Why the record is failing now (None when it is not)."""
+        if self._failures > 0:
+            return self.last_error or "a write failed"
+        started = self._writing_since
+        if started is not None and time.monotonic() - started > self.stall_s:
+            waited = time.monotonic() - started
+            return f"a write has not come back for {waited:.0f} s (the database may be locked)"
+        return None
+
+    @property
     def retrying(self) -> bool:
         return self._failures > 0
 
