@@ -90,8 +90,11 @@ class LoginKeeper(Protocol):
     """Where login sessions outlive the process (the service's record). Keyed by the SHA-256
     digest of the token, so what is kept cannot be used as a cookie."""
 
-    def keep(self, digest: str, user: User, expires_at: float) -> None: ...
-    def find(self, digest: str, now: float) -> tuple[User, float] | None: ...
+    def keep(self, digest: str, user: str, role: str, expires_at: float) -> None: ...
+    def find(self, digest: str, now: float) -> tuple[str, str, float] | None:
+        """The kept login's user, role and expiry (None when there is none, or it expired)."""
+        ...
+
     def forget(self, digest: str) -> None: ...
 
 
@@ -118,9 +121,7 @@ class Sessions:
             return None
         found = self._by_token.get(token)
         if found is None and self.keeper is not None:
-            found = self.keeper.find(digest(token), now)  # logged in before a restart
-            if found is not None:
-                self._kept_until[token] = found[1]
+            found = self._kept(token, now)  # logged in before a restart
         if found is None:
             return None
         user, expires = found
@@ -141,8 +142,17 @@ class Sessions:
 
     def _keep(self, token: str, user: User, expires_at: float) -> None:
         if self.keeper is not None:
-            self.keeper.keep(digest(token), user, expires_at)
+            self.keeper.keep(digest(token), user.name, user.role.value, expires_at)
             self._kept_until[token] = expires_at
+
+    def _kept(self, token: str, now: float) -> tuple[User, float] | None:
+        assert self.keeper is not None
+        found = self.keeper.find(digest(token), now)
+        if found is None or found[1] not in Role.__members__.values():
+            return None
+        name, role, expires = found
+        self._kept_until[token] = expires
+        return User(name, Role(role)), expires
 
 
 def digest(token: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -21,11 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dashboard.auth import Accounts, AccountsError, Sessions, hash_password
+from dashboard.hub import Hub
+from dashboard.web import Dashboard
 from monitor import __version__
+from monitor.app import Service
 from monitor.broker import local_broker
-from monitor.compose import build_service, demo_users
 from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
 from monitor.record import RecordError
+from monitor.record.chart import session_chart
+from monitor.record.logins import RecordedLogins
 from monitor.replay import JournalError, describe, read_journal, replay
 from monitor.settings import Settings, SettingsError, load_settings
 from simulators.clinic import clinic_messages
@@ -36,6 +42,42 @@ log = logging.getLogger("monitor")
 DEMO_HISTORY_S = 3600.0
 DEMO_LOGINS = {"nurse": "demo-nurse", "admin": "demo-admin"}  # demo only: printed at start
 STOP_DEADLINE_S = 9.0  # from SIGTERM to exit, at most (the clean stop needs about 6 s at worst)
+
+
+# Composition: the service with the nurses' station plugged in -------------------------------
+# The service (monitor.app) knows no station and the dashboard knows no service; here they meet.
+
+
+def build_service(settings: Settings) -> Service:
+    """The service, with the nurses' station in the same process when it serves HTTP."""
+    station = _station(settings) if settings.dashboard and settings.http_address() else None
+    service = Service(settings, station=station)
+    if station is not None:
+        station.archive = functools.partial(session_chart, service.recorder)
+        station.sessions = Sessions(keeper=RecordedLogins(service.recorder, service.writer))
+    return service
+
+
+def _station(settings: Settings) -> Dashboard:
+    try:
+        accounts = Accounts(settings.users)
+    except AccountsError as exc:
+        raise SettingsError(str(exc)) from None
+    if not len(accounts):
+        log.warning("no dashboard users configured: add [users] to the config file")
+    hub = Hub(broker=settings.broker_address(), root=settings.root, site=settings.site)
+    return Dashboard(hub=hub, accounts=accounts, sessions=Sessions(), site=settings.site)
+
+
+def demo_users(logins: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The demo's users table: one user per role named, with the given passwords."""
+    return {
+        name: {"role": name, "password_hash": hash_password(password)}
+        for name, password in logins.items()
+    }
+
+
+# The commands ------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
-from monitor.compose import build_service
+from monitor.cli import build_service
 from monitor.settings import load_settings
 
 SITE = "t1"

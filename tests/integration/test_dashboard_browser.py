@@ -34,7 +34,7 @@ from dashboard.hub import Hub
 from dashboard.web import Dashboard
 from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
-from monitor.compose import build_service
+from monitor.cli import build_service
 from monitor.domain.alarms import AlarmState
 from monitor.settings import load_settings
 from monitor.wire.outbound import (

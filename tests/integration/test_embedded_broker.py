@@ -11,7 +11,7 @@ import aiomqtt
 import pytest
 
 from monitor.broker import EmbeddedBroker
-from monitor.compose import build_service
+from monitor.cli import build_service
 from monitor.settings import load_settings
 
 pytestmark = pytest.mark.integration

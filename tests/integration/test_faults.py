@@ -22,7 +22,7 @@ import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
-from monitor.compose import build_service
+from monitor.cli import build_service
 from monitor.record import open_recorder
 from monitor.settings import load_settings
 from monitor.wire.payloads import parse_event_time

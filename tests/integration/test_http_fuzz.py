@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 
 from dashboard.auth import hash_password
 from monitor.api import create_api
-from monitor.compose import build_service
+from monitor.cli import build_service
 from monitor.settings import load_settings
 
 NURSE, PASSWORD = "nurse.kim", "correct horse battery"

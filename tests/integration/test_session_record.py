@@ -11,7 +11,7 @@ import pytest
 from dashboard.auth import hash_password
 from monitor.app import Service
 from monitor.broker import Mosquitto, free_port, wait_for_port
-from monitor.compose import build_service
+from monitor.cli import build_service
 from monitor.settings import load_settings
 from tests.integration.conftest import SITE, Bus
 from tests.integration.sessions import ScriptedSession, at, topic

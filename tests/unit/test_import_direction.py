@@ -6,7 +6,7 @@ The layers (docs/architecture.md says what goes where):
 - `monitor.wire`: the MQTT contract and the record's formats, over the domain;
 - adapters: the broker link, the record, HTTP, metrics, the embedded broker;
 - app: the pure shell (`monitor.pipeline`), the service that runs it, settings, replay;
-- the composition root: `monitor.cli` and `monitor.compose`, the only modules that put the
+- the composition root: `monitor.cli`, the only module that puts the
   service, the nurses' station and the simulators together.
 
 `dashboard` and `simulators` speak only the contract (`monitor.wire`) and the neutral modules
@@ -43,7 +43,6 @@ LAYERS: dict[str, int] = {
     "monitor.settings": APP,
     "monitor.replay": APP,
     "monitor.cli": ROOT_LAYER,
-    "monitor.compose": ROOT_LAYER,
     "monitor.__main__": ROOT_LAYER,
 }
 
@@ -213,7 +212,7 @@ def test_the_check_refuses_a_wrong_way_import(source: str, target: str) -> None:
         ("monitor.wire.outbound", "monitor.domain.chair"),
         ("monitor.app", "monitor.record"),
         ("monitor.cli", "simulators.clinic"),
-        ("monitor.compose", "dashboard.web"),
+        ("monitor.cli", "dashboard.web"),
         ("dashboard.hub", "monitor.mqtt"),
         ("dashboard.web", "monitor.wire.station"),
         ("simulators.pager", "monitor.wire.outbound"),
