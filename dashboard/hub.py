@@ -430,5 +430,5 @@ def _record(record: RecordStatusOut | None) -> dict[str, Any] | None:
     alarm `record_failing` (alarms go on; what happens is kept aside until it writes again)."""
     if record is None:
         return None
-    return {"state": record.state, "reason": record.reason, "backlog": record.backlog,
-            "lost": record.lost}  # fmt: skip
+    return {"state": record.state, "since": record.since, "reason": record.reason,
+            "backlog": record.backlog, "lost": record.lost}  # fmt: skip

@@ -944,7 +944,8 @@ async def test_a_record_that_cannot_write_raises_the_banner_and_it_falls_when_wr
         return json.dumps({"ts": time.time(), "state": "online", "site": SITE, "record": record})
 
     async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="service-status") as client:
-        failing = {"state": "failing", "reason": "database is locked", "backlog": 12, "lost": 0}
+        failing = {"state": "failing", "since": time.time(), "reason": "database is locked",
+               "backlog": 12, "lost": 0}  # fmt: skip
         await client.publish(status_topic, status({"state": "ok"}), qos=1, retain=True)
         screen = await station_page(browser, station.base)
         await expect(screen.banner).to_be_hidden(timeout=10_000)
@@ -953,8 +954,21 @@ async def test_a_record_that_cannot_write_raises_the_banner_and_it_falls_when_wr
         await expect(screen.banner).to_be_visible(timeout=5_000)
         reason = await screen.banner.get_attribute("data-reason")
         text = await screen.banner.inner_text()
+        # A high-priority technical alarm: it sounds, the tiles stay live (alarms go on).
+        body = screen.page.locator("body")
+        await expect(body).to_have_attribute("data-tone", "high")
+        await expect(body).to_have_attribute("data-link", "ok")
+        await screen.page.locator("#link-warning-ack").click()
+        await expect(body).to_have_attribute("data-tone", "none")
+        await expect(screen.banner).to_have_attribute("data-priority", "acknowledged")
+        await expect(screen.page.locator("#link-warning-ack")).to_be_hidden()
+        # Failing anew (another `since`) is a new alarm: it sounds again.
+        again = {**failing, "since": time.time() + 60}
+        await client.publish(status_topic, status(again), qos=1, retain=True)
+        await expect(body).to_have_attribute("data-tone", "high", timeout=5_000)
         await client.publish(status_topic, status({"state": "ok"}), qos=1, retain=True)
         await expect(screen.banner).to_be_hidden(timeout=5_000)
+        await expect(body).to_have_attribute("data-tone", "none")
         await client.publish(status_topic, b"", qos=1, retain=True)
 
     assert reason == "record"

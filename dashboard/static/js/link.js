@@ -2,12 +2,17 @@
 // screen may be out of date: the socket closed, nothing heard for STALE_LINK_MS (the server pings
 // every 2 s), the broker unreachable, or the monitoring service down. While it is up every tile
 // says STALE and the station sounds the "link lost" pattern instead of the chairs' tones.
+//
+// The same banner carries the station-wide technical alarm `record_failing` (the service cannot
+// write its record). That one does not make the screen untrustworthy: alarms go on, the tiles
+// stay live and sound as usual, and the record alarm sounds at high priority on top of them
+// until a nurse acknowledges it at this station (it sounds again if the record fails anew).
 
 import { failPending } from "./actions.js";
 import { clearChairs } from "./chairs.js";
 import { $, el, setData, setText } from "./dom.js";
 import { updateTone } from "./sound.js";
-import { station } from "./state.js";
+import { ackKey, soundingTechnical, station, untrusted } from "./state.js";
 import { tickStale } from "./tiles.js";
 
 const STALE_LINK_MS = 5000; // nothing heard for this long: the banner goes up
@@ -38,7 +43,8 @@ function linkProblems(nowMs) {
       detail: (link && link.detail) || "" });
   } else if (service === "online" && link.record && link.record.state === "failing") {
     const kept = link.record.backlog ? `${link.record.backlog} entries kept aside to write` : "";
-    problems.push({ code: "record", short: "record failing",
+    problems.push({ code: "record", short: "record failing", trusted: true, priority: "high",
+      since: link.record.since ?? null,
       text: "The monitoring service cannot write its record — alarms go on, the record waits",
       detail: [link.record.reason || "", kept].filter(Boolean).join(" · ") });
   } else if (service !== "online" && nowMs - station.connectedAt > SERVICE_UNKNOWN_GRACE_MS) {
@@ -56,15 +62,28 @@ function reconnectDetail(nowMs) {
   return left > 0 ? `Reconnecting in ${left} s…` : "Reconnecting…";
 }
 
-export function updateLink() {
+/** The banner's Acknowledge: silence the record alarm at this station until it fails anew. */
+export function acknowledgeTechnical() {
+  const problem = soundingTechnical();
+  if (problem === null) return;
+  station.acknowledged = ackKey(problem);
+  updateLink(true);
+}
+
+export function updateLink(force = false) {
   const nowMs = performance.now();
   const problems = linkProblems(nowMs);
-  const changed = problems.map((p) => p.code).join() !== station.problems.map((p) => p.code).join();
+  const codes = (list) => list.map((p) => ackKey(p)).join();
+  const changed = force || codes(problems) !== codes(station.problems);
   station.problems = problems;
   const banner = $("link-warning");
   banner.hidden = problems.length === 0;
   banner.dataset.reason = problems.map((p) => p.code).join(" ");
-  setData(document.body, "link", problems.length ? problems[0].code : "ok");
+  const lost = untrusted();
+  setData(document.body, "link", lost.length ? lost[0].code : "ok");
+  const technical = soundingTechnical();
+  setData(banner, "priority", problems.some((p) => !p.trusted) ? "link" : technical ? "high" : "acknowledged");
+  $("link-warning-ack").hidden = technical === null;
   const lines = problems.map((p) => el("span", { class: "reason" }, p.text));
   const text = $("link-warning-text");
   if (text.textContent !== problems.map((p) => p.text).join("")) text.replaceChildren(...lines);

@@ -13,7 +13,7 @@ import { onResult, onTileClick } from "./actions.js";
 import { onAlarm, onChair } from "./chairs.js";
 import { wireDialogs } from "./dialogs.js";
 import { $, setText } from "./dom.js";
-import { connect, dropDeadLink, updateLink } from "./link.js";
+import { acknowledgeTechnical, connect, dropDeadLink, updateLink } from "./link.js";
 import { takeTables } from "./rules.js";
 import { enableSound, enableSoundIfAllowed, updateTone } from "./sound.js";
 import { station } from "./state.js";
@@ -48,6 +48,7 @@ function tick() {
 function start() {
   $("tiles").addEventListener("click", onTileClick);
   $("sound-toggle").addEventListener("click", enableSound);
+  $("link-warning-ack").addEventListener("click", acknowledgeTechnical);
   wireDialogs();
   new ResizeObserver(layoutGrid).observe($("tiles"));
   enableSoundIfAllowed();

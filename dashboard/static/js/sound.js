@@ -6,7 +6,7 @@
 
 import { sounding } from "./alarms.js";
 import { $, setData, setText } from "./dom.js";
-import { station } from "./state.js";
+import { soundingTechnical, station, untrusted } from "./state.js";
 
 const TONES = {
   high: { freq: 880, pulses: [0, 0.2, 0.4, 0.9, 1.1], length: 0.12, every: 3 },
@@ -62,7 +62,8 @@ function showSoundControl() {
 
 /** Which pattern the station should sound now: "high", "medium", "link" or "none". */
 function wantedTone() {
-  if (station.problems.length > 0) return station.chairs.size > 0 || station.user ? "link" : "none";
+  if (untrusted().length > 0) return station.chairs.size > 0 || station.user ? "link" : "none";
+  if (soundingTechnical()) return "high"; // record_failing, until acknowledged here
   let best = "none";
   for (const entry of station.chairs.values()) {
     const s = entry.state;

@@ -19,7 +19,8 @@ export const station = {
   reconnectAt: null,
   nextId: 1,
   pending: new Map(), // action id -> {chair, key, label, timer}
-  problems: [], // what makes the screen untrustworthy now (see link.js)
+  problems: [], // the banner's problems: what makes the screen untrustworthy, record_failing
+  acknowledged: null, // the station-wide technical alarm acknowledged here (see ackKey)
   sound: { ctx: null, current: "none", nextAt: 0, bursts: [] },
   confirming: { onYes: null, timer: null }, // the open confirmation question
   admitting: { onAdmit: null }, // the open admit dialog
@@ -30,6 +31,21 @@ export const sessionPage = {
 };
 
 const CAN_ACT = ["nurse", "admin"];
+
+/** The banner's problems that make the screen untrustworthy (every tile STALE, "link lost"). */
+export function untrusted() {
+  return station.problems.filter((p) => !p.trusted);
+}
+
+/** The station-wide technical alarm sounding now (not acknowledged here), or null. */
+export function soundingTechnical() {
+  return station.problems.find((p) => p.priority && station.acknowledged !== ackKey(p)) ?? null;
+}
+
+/** One failure of one kind: a record that fails again after writing is a new alarm. */
+export function ackKey(problem) {
+  return `${problem.code}@${problem.since ?? ""}`;
+}
 
 /** May the logged-in user act (an auditor may only look)? */
 export function canAct() {

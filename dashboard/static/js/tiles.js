@@ -10,7 +10,7 @@ import { drawSpark } from "./chart.js";
 import { $, el, setData, setText, svgEl } from "./dom.js";
 import { phaseText } from "./phase-text.js";
 import { inSession } from "./rules.js";
-import { station } from "./state.js";
+import { station, untrusted } from "./state.js";
 import { ageText, chairNow, clockText, parseTime } from "./time.js";
 
 const NO_DATA_S = 60; // newest vital older than this: NO DATA
@@ -233,7 +233,7 @@ function tickNoData(entry, now) {
 
 /** While the screen cannot be trusted, every tile says so (and why). */
 export function tickStale(entry) {
-  const problem = station.problems[0];
+  const problem = untrusted()[0];
   setData(entry.tile.root, "stale", String(Boolean(problem)));
   setText(entry.tile.stale, problem ? `STALE: ${problem.short}` : "");
 }
