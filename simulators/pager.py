@@ -7,7 +7,8 @@ is answered once; `decline-then-accept` declines an alarm's first page and accep
 ones). `run_pagers` is the thin shell: it subscribes to `{root}/{site}/pager/{pager}`, prints
 each page (a page carries no patient name, and none is printed), sends each reply at its time on
 `{root}/{site}/pager/{pager}/reply`, and in `manual` mode takes `a` or `d` lines for the oldest
-page still waiting. A malformed page is reported and skipped; it never stops the pagers.
+page still waiting. An all-clear or a self-test is shown and never answered. A malformed page is
+reported and skipped; it never stops the pagers.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ MAX_PENDING = 1_000  # replies waiting for their time
 MAX_WAITING = 100  # pages waiting for a manual answer
 TEXT_LIMIT = 200  # characters of a page's text shown
 RULES_HELP = "accept:N, decline, decline-then-accept:N, ignore or manual"
+KIND_SHOWN = {"all_clear": "ALL CLEAR", "test": "TEST"}  # shown instead of the priority
 
 
 class RuleKind(StrEnum):
@@ -109,7 +111,10 @@ def decide(
     """The reply to `page` and when to send it; None when the rule sends none (ignore, manual).
 
     `declined_before`: this alarm's page was declined before (for `decline-then-accept`).
+    An all-clear or a self-test (v1.3 `kind`) is shown, never answered.
     """
+    if page.kind != "page":
+        return None
     match rule.kind:
         case RuleKind.ACCEPT:
             return Decision(page.page, Reply.ACCEPT, received_at + rule.delay_s)
@@ -212,8 +217,9 @@ def shown(text: str, limit: int = TEXT_LIMIT) -> str:
 def format_page(pager: str, page: PageOut, *, tz: tzinfo | None = None) -> str:
     """One line: time, pager, priority, chair, text (no patient name: a page has none)."""
     clock = datetime.fromtimestamp(page.ts, tz).strftime("%H:%M:%S")
+    label = KIND_SHOWN.get(page.kind, page.priority.upper())
     return (
-        f"{clock}  {shown(pager, 32)}  {page.priority.upper():<6}  chair {shown(page.chair, 32)}"
+        f"{clock}  {shown(pager, 32)}  {label:<6}  chair {shown(page.chair, 32)}"
         f"  {shown(page.text)}  [page {shown(page.page, 64)}]"
     )
 
@@ -266,6 +272,9 @@ class _Desk:
         self.answer(pager, page, received_at)
 
     def answer(self, pager: str, page: PageOut, received_at: float) -> None:
+        if page.kind != "page":
+            self.say(f"  ({KIND_SHOWN[page.kind].lower()}: nothing to answer)")
+            return
         decision = self.responder.on_page(page, received_at)
         if decision is not None:
             self.schedule(pager, decision)

@@ -184,13 +184,25 @@ class ServiceStatusOut(OutboundModel):
     record: RecordStatusOut | None = None  # v1.2; null in the Last Will
 
 
+PageKind = Literal["page", "all_clear", "test"]
+
+
 class PageOut(OutboundModel):
+    """A page to one pager: chair, alarm, priority and text, never a patient's name or label.
+
+    v1.3, additive: `kind` says whether it is a page to answer (`page`), an all-clear for an
+    earlier page (`all_clear`) or a self-test of the delivery path (`test`); only a page is
+    answered. A v1 pager that ignores unknown fields still reads an all-clear's text
+    ("ALL CLEAR: ...").
+    """
+
     page: str
     ts: OutTime
     alarm: str
     chair: str
     priority: Literal["high", "medium", "low"]
     text: str
+    kind: PageKind = "page"
 
 
 # Builders ----------------------------------------------------------------------------------
