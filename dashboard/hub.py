@@ -41,6 +41,7 @@ from monitor.wire.outbound import (
     Outgoing,
     RecordStatusOut,
     RecoveryOut,
+    RefusedChairsOut,
     ServiceStatusOut,
 )
 from monitor.wire.payloads import PayloadError, parse_event_time, validate
@@ -241,6 +242,7 @@ class Hub:
         self.service_state = ServiceState.UNKNOWN
         self.service_seen: float | None = None
         self.record: RecordStatusOut | None = None  # the service's record, as it says
+        self.refused_chairs: RefusedChairsOut | None = None  # chairs it refused, as it says
         base = f"{root}/{site}"
         self.broker_link = MqttLink(
             broker,
@@ -324,6 +326,7 @@ class Hub:
             return reason
         self.service_state = ServiceState.reported(checked.state)
         self.record = checked.record if checked.state == "online" else None
+        self.refused_chairs = checked.refused_chairs if checked.state == "online" else None
         self.service_seen = wall
         self.announce_link()
         return None
@@ -342,6 +345,7 @@ class Hub:
             "service": service,
             "detail": SERVICE_DETAIL[service],
             "record": _record(self.record) if service is ServiceState.ONLINE else None,
+            "refused_chairs": _refused(self.refused_chairs),
         }
 
     def announce_link(self, wall: float | None = None) -> None:
@@ -432,3 +436,11 @@ def _record(record: RecordStatusOut | None) -> dict[str, Any] | None:
         return None
     return {"state": record.state, "since": record.since, "reason": record.reason,
             "backlog": record.backlog, "lost": record.lost}  # fmt: skip
+
+
+def _refused(refused: RefusedChairsOut | None) -> dict[str, Any] | None:
+    """Chairs the service refused, for the station's notice (a warning, not an alarm)."""
+    if refused is None:
+        return None
+    return {"chairs": refused.chairs, "messages": refused.messages, "latest": refused.latest,
+            "reason": refused.reason}  # fmt: skip

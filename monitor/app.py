@@ -113,6 +113,7 @@ class Service:
         self.last_tick: float | None = None
         self._status_at = 0.0
         self._record_failing = False  # as last published
+        self._refused_said = 0  # refused chair names, as last published
         self._link_task: asyncio.Task[None] | None = None
         self._said_offline = False
         self.http: uvicorn.Server | None = None
@@ -239,7 +240,8 @@ class Service:
                 self._deliver(self.intake.tick(wall))
                 failing = self.writer.failing
                 due = wall - self._status_at >= self.settings.status_every_s
-                changed = failing != self._record_failing
+                refused = len(self.intake.refused_chairs.names)
+                changed = failing != self._record_failing or refused != self._refused_said
                 if (due or changed) and self.link.connected.is_set() and not self._said_offline:
                     # alive (dashboards flag a service that stops saying so), and the record's
                     # state as soon as it changes (stations raise record_failing from it)
@@ -259,7 +261,8 @@ class Service:
         self.metrics.store_depth.set(self.writer.backlog)
 
     def _status(self, wall: float) -> Outgoing:
-        """The retained `online` status, with the record's state (v1.1)."""
+        """The retained `online` status, with the record's state (v1.2) and the chairs refused
+        (v1.3)."""
         failing = self.writer.failing
         if failing != self._record_failing:
             self._record_failing = failing
@@ -274,7 +277,11 @@ class Service:
             backlog=self.writer.backlog,
             lost=self.writer.lost,
         )
-        payload = ServiceStatusOut(ts=wall, state="online", site=self.site, record=record)
+        refused = self.intake.refused_chairs
+        self._refused_said = len(refused.names)
+        payload = ServiceStatusOut(
+            ts=wall, state="online", site=self.site, record=record, refused_chairs=refused.latest
+        )
         topic = status_topic(self.settings.root, self.site)
         return Outgoing(topic, payload.to_json(), retain=True)
 

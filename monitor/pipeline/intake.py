@@ -18,7 +18,7 @@ from monitor.pipeline.projector import Projector
 from monitor.pipeline.router import Outcome, Refused, Router, chair_of
 from monitor.pipeline.scribe import Scribe
 from monitor.record.base import Entry
-from monitor.wire.outbound import Outgoing
+from monitor.wire.outbound import Outgoing, RefusedChairsOut
 from monitor.wire.topics import Inbound
 
 _REFUSAL_OUTCOME = {
@@ -26,6 +26,31 @@ _REFUSAL_OUTCOME = {
     Refusal.TOO_MANY_CHAIRS: Outcome.TOO_MANY_CHAIRS,
     Refusal.UNMATCHED: Outcome.UNMATCHED,
 }
+
+
+MAX_TALLIED = 10_000  # distinct refused chair names remembered (junk must not grow memory)
+
+
+class RefusedChairs:
+    """A tally of messages for chairs the site refused (unknown, or past the cap), for the
+    service's status: the station warns with it."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.messages = 0
+        self.latest: RefusedChairsOut | None = None
+
+    def count(self, chair: str, outcome: Outcome, wall: float) -> None:
+        if len(self.names) < MAX_TALLIED:
+            self.names.add(chair)
+        self.messages += 1
+        reason = "too_many_chairs" if outcome is Outcome.TOO_MANY_CHAIRS else "unknown_chair"
+        self.latest = RefusedChairsOut(
+            chairs=len(self.names), messages=self.messages, latest=chair, at=wall, reason=reason
+        )
+
+
+_CHAIR_REFUSED = frozenset({Outcome.UNKNOWN_CHAIR, Outcome.TOO_MANY_CHAIRS})
 
 
 @dataclass(slots=True)
@@ -54,6 +79,7 @@ class Intake:
         self.projector = Projector(clinic, site=site, root=root, heartbeat_s=heartbeat_s)
         scribe_options = {"dump": dump} if dump is not None else {}
         self.scribe = Scribe(clinic, site=site, snapshot_s=snapshot_s, **scribe_options)
+        self.refused_chairs = RefusedChairs()
 
     def message(self, topic: str, payload: bytes, wall: float, *, retained: bool = False) -> Result:
         """Handle one inbound message that arrived at wall time `wall` (`retained`: the broker
@@ -74,6 +100,8 @@ class Intake:
                         result.outcome = Outcome.REJECTED
                     result.reasons.append(event.reason)
         self._journal(result, topic, payload, wall)
+        if result.outcome in _CHAIR_REFUSED and routed.chair is not None:
+            self.refused_chairs.count(routed.chair, result.outcome, wall)
         if (
             isinstance(routed.item, Reading)
             and result.outcome is Outcome.ACCEPTED

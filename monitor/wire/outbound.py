@@ -175,6 +175,18 @@ class RecordStatusOut(OutboundModel):
     lost: int = 0  # entries given up since the service started
 
 
+class RefusedChairsOut(OutboundModel):
+    """v1.3: messages for chairs this site does not take (not in its chair list, or new past
+    `max_chairs`), since the service started: stations warn, so a monitor nobody sees (a chair
+    misnamed, a chair list missing one) does not go unnoticed, and neither does junk."""
+
+    chairs: int  # distinct chair names refused (counted up to MAX_TALLIED, then "at least")
+    messages: int
+    latest: str  # the last name refused
+    at: OutTime  # when
+    reason: Literal["unknown_chair", "too_many_chairs"]  # why the latest was refused
+
+
 class ServiceStatusOut(OutboundModel):
     ts: OutTime | None = None
     state: Literal["online", "offline"]
@@ -182,6 +194,7 @@ class ServiceStatusOut(OutboundModel):
     version: str = __version__
     site: str
     record: RecordStatusOut | None = None  # v1.2; null in the Last Will
+    refused_chairs: RefusedChairsOut | None = None  # v1.3; null when none was refused
 
 
 PageKind = Literal["page", "all_clear", "test"]

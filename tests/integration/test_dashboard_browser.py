@@ -976,3 +976,34 @@ async def test_a_record_that_cannot_write_raises_the_banner_and_it_falls_when_wr
     assert "database is locked" in text
     assert "12 entries kept aside" in text
     assert screen.errors == []
+
+
+async def test_chairs_the_service_refuses_are_a_silent_notice_at_the_station(
+    station: Station, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    status_topic = f"{ROOT}/{SITE}/monitor/status"
+    ok = {"state": "ok"}
+
+    def status(refused: dict[str, Any] | None) -> str:
+        return json.dumps({"ts": time.time(), "state": "online", "site": SITE, "record": ok,
+                           "refused_chairs": refused})  # fmt: skip
+
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="service-status") as client:
+        await client.publish(status_topic, status(None), qos=1, retain=True)
+        screen = await station_page(browser, station.base)
+        notice = screen.page.locator("#station-notice")
+        await expect(notice).to_be_hidden(timeout=10_000)
+        refused = {"chairs": 2, "messages": 40, "latest": "c13", "at": time.time(),
+                   "reason": "unknown_chair"}  # fmt: skip
+        await client.publish(status_topic, status(refused), qos=1, retain=True)
+        await expect(notice).to_be_visible(timeout=5_000)
+        text = await notice.inner_text()
+        tone = await screen.page.locator("body").get_attribute("data-tone")
+        await client.publish(status_topic, b"", qos=1, retain=True)
+
+    assert "2 chairs" in text
+    assert "c13" in text
+    assert "not in this site's chair list" in text
+    assert tone == "none"  # a warning, not an alarm
+    await expect(screen.banner).to_be_hidden()
+    assert screen.errors == []

@@ -265,6 +265,13 @@ async def test_reading_for_an_unconfigured_chair_is_counted_stored_and_harmless(
     assert rows[0].topic == topic("c09", "vitals")
     assert rows[0].chair == "c09"
     assert "c09" in (rows[0].reason or "")
+    # The service says so on its status within a tick or two, for stations to warn.
+    said = await bus.wait_for(
+        lambda: [s for s in _statuses(bus) if s.get("refused_chairs")], what="refused_chairs"
+    )
+    refused = said[-1]["refused_chairs"]
+    assert (refused["chairs"], refused["messages"], refused["latest"]) == (1, 1, "c09")
+    assert refused["reason"] == "unknown_chair"
 
 
 # Illegal commands --------------------------------------------------------------------------

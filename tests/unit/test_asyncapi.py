@@ -97,6 +97,7 @@ SCHEMA_OF: dict[type[BaseModel], str] = {
     outbound.AudioOut: "ChairAudio",
     outbound.ServiceStatusOut: "ServiceStatus",
     outbound.RecordStatusOut: "RecordStatus",
+    outbound.RefusedChairsOut: "RefusedChairs",
     outbound.PageOut: "Page",
 }
 INBOUND_MODELS = [m for m in SCHEMA_OF if m.__module__ == payloads.__name__]
@@ -248,7 +249,7 @@ def test_info_states_the_ground_rules() -> None:
     info = DOC["info"]
     assert DOC["asyncapi"] == "3.0.0"
     assert info["title"] == "infusion-monitor MQTT contract"
-    assert info["version"] == "1.2.0"
+    assert info["version"] == "1.3.0"
     text = info["description"]
     assert MAX_PAYLOAD_BYTES == 64 * 1024
     for needed in (

@@ -97,6 +97,22 @@ export function updateLink(force = false) {
 function onLinkMessage(message) {
   station.link = message;
   updateLink();
+  updateNotice();
+}
+
+/** The chairs the service refuses (not on the site's list, or past its cap): a silent notice,
+ * so a misnamed monitor, a chair missing from the list, or junk on the broker is seen. */
+function updateNotice() {
+  const refused = station.link && station.link.refused_chairs;
+  const notice = $("station-notice");
+  notice.hidden = !refused;
+  if (!refused) return;
+  const why = refused.reason === "too_many_chairs"
+    ? "the site already has the most chairs its max_chairs setting allows"
+    : "they are not in this site's chair list";
+  const many = refused.chairs === 1 ? "1 chair" : `${refused.chairs} chairs`;
+  setText(notice, `Readings from ${many} are refused: ${why} (latest: ${refused.latest}, `
+    + `${refused.messages} messages). They are not monitored here: tell the clinic's IT.`);
 }
 
 // The websocket ------------------------------------------------------------------------------

@@ -128,3 +128,30 @@ def test_an_accepted_message_is_never_cut() -> None:
     entry = result.entries[0]
     assert isinstance(entry, MessageEntry)
     assert json.loads(entry.payload) == body
+
+
+def test_chairs_refused_are_tallied_for_the_status_by_name_and_message() -> None:
+    intake = Intake(Clinic(chairs=["c01"]), site="north", root="clinic")
+    body = json.dumps({"ts": T0, "seq": 1, "hr": 70}).encode()
+    for n, chair in enumerate(["c07", "c08", "c07", "c01"]):
+        intake.message(f"clinic/north/chair/{chair}/vitals", body, T0 + n)
+
+    tally = intake.refused_chairs.latest
+    assert tally is not None
+    assert (tally.chairs, tally.messages, tally.latest, tally.at) == (2, 3, "c07", T0 + 2)
+    assert tally.reason == "unknown_chair"
+
+
+def test_the_tally_of_refused_chairs_stops_growing_at_its_cap_and_still_counts_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("monitor.pipeline.intake.MAX_TALLIED", 3)
+    intake = Intake(Clinic(max_chairs=1), site="north", root="clinic")
+    body = json.dumps({"ts": T0, "seq": 1, "hr": 70}).encode()
+    for n in range(6):
+        intake.message(f"clinic/north/chair/j{n}/vitals", body, T0)
+
+    tally = intake.refused_chairs.latest
+    assert tally is not None
+    assert (tally.chairs, tally.messages, tally.reason) == (3, 5, "too_many_chairs")
+    assert len(intake.refused_chairs.names) == 3
