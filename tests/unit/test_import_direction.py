@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "monitor.api": ADAPTER,
     "monitor.metrics": ADAPTER,
     "monitor.broker": ADAPTER,
+    "monitor.paging": ADAPTER,
     "monitor.pipeline": APP,
     "monitor.app": APP,
     "monitor.settings": APP,
