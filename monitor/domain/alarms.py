@@ -19,6 +19,10 @@ How this works (after IEC 60601-1-8):
   without a valid value of the vital) longer than the delay, starts the wait again. Samples that
   simply come seldom (a gateway sending one a minute) are not a gap. Late readings (rule 8) may raise an
   immediate alarm but never clear, reset or restart one.
+- Reminders: an acknowledged alarm whose condition persists sounds again (ACTIVE, reason
+  `reminder`, the words in its note) once its priority's reminder time (`limits.Reminders`:
+  180 s high, 600 s medium, never low) has passed since the acknowledgement, as bedside monitors
+  re-announce; the next acknowledgement starts the time again.
 - A relative alarm (`sbp_rise`) whose absolute alarm (`sbp_high`) is ongoing adds nothing for the
   nurse: it stays in the record, marked `suppressed_by`, and neither shows nor sounds.
 
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from monitor.domain.events import AlarmTransition, alarm_id
+from monitor.domain.limits import DEFAULT_REMINDERS, Reminders
 from monitor.domain.vocabulary import AlarmClass as AlarmClass
 from monitor.domain.vocabulary import AlarmKind as AlarmKind
 from monitor.domain.vocabulary import AlarmPriority as AlarmPriority
@@ -49,6 +54,7 @@ class Trigger(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     SESSION_ENDS = "session_ends"
     DISCHARGED_OVER = "discharged_over"
+    REMINDER = "reminder"
 
 
 TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
@@ -64,6 +70,7 @@ TRANSITIONS: dict[tuple[AlarmState, Trigger], AlarmState] = {
     (AlarmState.ACKNOWLEDGED, Trigger.CONDITION_ENDS_LATCHING): AlarmState.CLEARED,
     (AlarmState.ACKNOWLEDGED, Trigger.PRIORITY_RISES): AlarmState.ACTIVE,
     (AlarmState.ACKNOWLEDGED, Trigger.WORSENS): AlarmState.ACTIVE,
+    (AlarmState.ACKNOWLEDGED, Trigger.REMINDER): AlarmState.ACTIVE,
     (AlarmState.ACKNOWLEDGED, Trigger.SUPPRESS): AlarmState.ACKNOWLEDGED,
     (AlarmState.ACKNOWLEDGED, Trigger.UNSUPPRESS): AlarmState.ACKNOWLEDGED,
     (AlarmState.ACKNOWLEDGED, Trigger.SESSION_ENDS): AlarmState.CLEARED,
@@ -242,6 +249,25 @@ class AlarmBoard:
         )
         return self._move(acknowledged, Trigger.ACKNOWLEDGE, ts)
 
+    def remind(self, ts: float, reminders: Reminders = DEFAULT_REMINDERS) -> list[AlarmTransition]:
+        """Sound again every acknowledged alarm whose condition still persists `reminders`
+        after its acknowledgement (a suppressed one follows the alarm it is shown under)."""
+        transitions = []
+        for alarm in list(self.alarms.values()):
+            after = reminders.after(alarm.priority)
+            since = alarm.acknowledged_at
+            if (
+                alarm.state is not AlarmState.ACKNOWLEDGED
+                or alarm.suppressed_by is not None
+                or after is None
+                or since is None
+                or ts - since < after
+            ):
+                continue
+            note = f"reminder: still {alarm.text} after {_duration(after)} acknowledged"
+            transitions.append(self._move(replace(alarm, note=note), Trigger.REMINDER, ts))
+        return transitions
+
     def suppress(
         self, kind: AlarmKind, *, by: AlarmKind | None, ts: float
     ) -> list[AlarmTransition]:
@@ -331,6 +357,10 @@ class AlarmBoard:
         else:
             self.alarms[alarm.kind] = moved
         return as_transition(moved, previous=alarm.state, trigger=trigger)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds % 60 == 0 else f"{seconds:g} s"
 
 
 def as_transition(

@@ -45,7 +45,7 @@ from monitor.domain.events import (
     Event,
     ReadingRejected,
 )
-from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
+from monitor.domain.limits import DEFAULT_LIMITS, DEFAULT_REMINDERS, Limits, LimitsError, Reminders
 from monitor.domain.session import IllegalStep, Phase, Session, Step, next_phase
 from monitor.domain.state import ChairState as ChairState
 from monitor.domain.technical import (
@@ -64,10 +64,16 @@ class DischargeRefused(Exception):
 
 class Chair:
     def __init__(
-        self, name: str, *, limits: Limits = DEFAULT_LIMITS, state: ChairState | None = None
+        self,
+        name: str,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        reminders: Reminders = DEFAULT_REMINDERS,
+        state: ChairState | None = None,
     ) -> None:
         self.state = state or ChairState(name=name, board=AlarmBoard(chair=name))
         self.clinic_limits = limits
+        self.reminders = reminders
         self.vigil = Vigil(self)
 
     @property
@@ -109,7 +115,8 @@ class Chair:
         return events
 
     def tick(self, wall: float) -> list[Event]:
-        """Let time act: the recovery window, stale vitals, the end of an audio pause."""
+        """Let time act: the recovery window, stale vitals, reminders of acknowledged alarms,
+        the end of an audio pause."""
         now = self.clinical_now(wall)
         events: list[Event] = []
         tracker = self.state.session.recovery if self.state.session else None
@@ -117,6 +124,7 @@ class Chair:
             events += self.vigil.recovery_events([u for u in [tracker.clock(now)] if u], now)
         events += self.vigil.stale(wall, now)
         events += self._clock_step_shown(now)
+        events += self.state.board.remind(now, self.reminders)
         if self.state.audio_paused_until is not None and now >= self.state.audio_paused_until:
             self._end_audio_pause()
         self._audio_breakthrough(events)

@@ -22,7 +22,7 @@ from typing import Protocol
 from monitor.domain.chair import Chair, ChairState
 from monitor.domain.commands import Input
 from monitor.domain.events import Event
-from monitor.domain.limits import DEFAULT_LIMITS, Limits
+from monitor.domain.limits import DEFAULT_LIMITS, DEFAULT_REMINDERS, Limits, Reminders
 
 DEFAULT_MAX_CHAIRS = 64  # chairs made from the wire with no chair list: a large clinic's room
 
@@ -100,6 +100,7 @@ class Clinic:
         self,
         *,
         limits: Limits = DEFAULT_LIMITS,
+        reminders: Reminders = DEFAULT_REMINDERS,
         chairs: Iterable[str] = (),
         policies: Sequence[SitePolicy] = (),
         max_chairs: int = DEFAULT_MAX_CHAIRS,
@@ -107,11 +108,12 @@ class Clinic:
         if max_chairs < 1:
             raise ValueError(f"max_chairs must be at least 1, not {max_chairs}")
         self.limits = limits
+        self.reminders = reminders
         self.max_chairs = max_chairs
         self.configured = frozenset(chairs)
         self.policies = tuple(policies)
         self._chairs: dict[str, Chair] = {
-            name: Chair(name, limits=limits) for name in sorted(self.configured)
+            name: self._new_chair(name) for name in sorted(self.configured)
         }
 
     # The door ----------------------------------------------------------------------------
@@ -144,7 +146,9 @@ class Clinic:
 
     def restore(self, state: ChairState) -> Chair:
         """Put back a chair from its snapshot (after a restart)."""
-        chair = self._chairs[state.name] = Chair(state.name, limits=self.limits, state=state)
+        chair = self._chairs[state.name] = Chair(
+            state.name, limits=self.limits, reminders=self.reminders, state=state
+        )
         return chair
 
     # Reading -----------------------------------------------------------------------------
@@ -172,8 +176,11 @@ class Clinic:
                 f"the most the max_chairs setting allows ({self.max_chairs}): "
                 "list the clinic's chairs in the chairs setting, or raise max_chairs"
             )
-        chair = self._chairs[name] = Chair(name, limits=self.limits)
+        chair = self._chairs[name] = self._new_chair(name)
         return chair
+
+    def _new_chair(self, name: str) -> Chair:
+        return Chair(name, limits=self.limits, reminders=self.reminders)
 
     # Pieces ------------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from monitor.domain.vocabulary import AlarmPriority
+
 
 class LimitsError(ValueError):
     """An override names an unknown limit or gives a value outside its clinical range."""
@@ -209,3 +211,52 @@ def _typed(limits: Limits, name: Limit, value: float) -> float:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+# Reminders ------------------------------------------------------------------------------------
+
+# How long a reminder may be set to, inclusive (s): shorter nags a nurse already at the chair,
+# longer lets an acknowledged emergency go quiet for good.
+REMINDER_RANGES: dict[AlarmPriority, tuple[float, float]] = {
+    AlarmPriority.HIGH: (60, 900),
+    AlarmPriority.MEDIUM: (60, 1800),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reminders:
+    """How long an acknowledged alarm whose condition persists stays quiet before it sounds
+    again at the station (and re-enters its paging escalation), per priority.
+
+    Defaults: 3 min for high, 10 min for medium, as bedside monitors re-announce an
+    acknowledged high alarm after 2-3 minutes; a low (awareness) alarm is never re-announced.
+    Clinic policy like the limits: each time must be inside `REMINDER_RANGES`.
+    """
+
+    high_s: float = 180.0
+    medium_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        for priority, value in (
+            (AlarmPriority.HIGH, self.high_s),
+            (AlarmPriority.MEDIUM, self.medium_s),
+        ):
+            low, high = REMINDER_RANGES[priority]
+            if not (math.isfinite(value) and low <= value <= high):
+                problems.append(
+                    f"reminder {priority.value}_s {value:g} is outside its range {low:g}-{high:g} s"
+                )
+        if problems:
+            raise LimitsError("; ".join(problems))
+
+    def after(self, priority: AlarmPriority) -> float | None:
+        """Seconds after an acknowledgement that an alarm of `priority` sounds again; None: never."""
+        if priority is AlarmPriority.HIGH:
+            return self.high_s
+        if priority is AlarmPriority.MEDIUM:
+            return self.medium_s
+        return None
+
+
+DEFAULT_REMINDERS = Reminders()
