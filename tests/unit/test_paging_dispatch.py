@@ -23,7 +23,13 @@ from monitor.paging.dispatch import (
     is_final,
     self_test_page,
 )
-from monitor.paging.routes import DeliveryError, pager_text
+from monitor.paging.routes import (
+    DeliveryError,
+    pager_text,
+    parse_confirmation,
+    signature,
+    verify_signature,
+)
 from monitor.wire.outbound import PageOut
 
 T0 = 1_795_000_000.0
@@ -280,6 +286,47 @@ def test_a_self_test_page_is_a_test_and_names_no_one() -> None:
     assert page.kind == "test"
     assert page.page.startswith("selftest-mqtt-")
     assert "TEST" in pager_text(page)
+
+
+# Route helpers without a network --------------------------------------------------------------
+
+
+def test_a_webhook_signature_covers_the_timestamp_and_the_body() -> None:
+    key, body = Secret("k" * 20), b'{"page":"pg-1"}'
+    header = f"sha256={signature(key, '1795000000', body)}"
+
+    assert verify_signature(key, timestamp="1795000000", body=body, header=header, now=T0)
+    assert not verify_signature(key, timestamp="1795000001", body=body, header=header, now=T0)
+    assert not verify_signature(
+        key, timestamp="1795000000", body=body + b" ", header=header, now=T0
+    )
+    assert not verify_signature(
+        Secret("x" * 20), timestamp="1795000000", body=body, header=header, now=T0
+    )
+    assert not verify_signature(key, timestamp="1795000000", body=body, header=header, now=T0 + 301)
+    assert not verify_signature(key, timestamp="soon", body=body, header=header, now=T0)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (
+            200,
+            b"<wctp-Operation><wctp-Confirmation><wctp-Failure errorCode='403' errorText='invalid recipientID'/></wctp-Confirmation></wctp-Operation>",
+            "WCTP failure 403: invalid recipientID",
+        ),
+        (503, b"Service Unavailable", "HTTP 503"),
+        (200, b"not xml", "answer is not XML"),
+        (200, b"<wctp-Operation><wctp-Confirmation/></wctp-Operation>", "without wctp-Success"),
+        (200, b"<!DOCTYPE a [<!ELEMENT a ANY>]><a/>", "DTD subset"),
+        (200, b"<a>" + b"x" * 70_000 + b"</a>", "longer than"),
+    ],
+)
+def test_a_wctp_answer_that_is_no_success_is_a_delivery_error(
+    status: int, body: bytes, reason: str
+) -> None:
+    with pytest.raises(DeliveryError, match=reason):
+        parse_confirmation(body, status=status)
 
 
 # Configuration -------------------------------------------------------------------------------
