@@ -26,7 +26,7 @@ from typing import Protocol
 
 import httpx
 
-from monitor.paging.config import PagerAddress, Secret
+from monitor.paging.config import PagerAddress, PagingDelivery, Secret
 from monitor.wire.outbound import Outgoing, PageOut
 from monitor.wire.topics import check_name, pager_topic
 
@@ -271,6 +271,40 @@ def verify_signature(
         return False
     expected = f"sha256={signature(secret, timestamp, body)}"
     return fresh and hmac.compare_digest(expected.encode(), header.encode())
+
+
+# Building them -------------------------------------------------------------------------------
+
+
+def build_routes(
+    delivery: PagingDelivery,
+    *,
+    publish: Callable[[Outgoing], None],
+    connected: Callable[[], bool],
+    root: str,
+    site: str,
+) -> list[Route]:
+    """The configured routes: MQTT through the service's link always, WCTP and the webhook when
+    their tables are there. Close them with `close_routes` when the service stops."""
+    routes: list[Route] = [MqttRoute(publish, connected=connected, root=root, site=site)]
+    if delivery.wctp is not None:
+        w = delivery.wctp
+        wctp = WctpRoute(
+            w.url, sender=w.sender, security_code=w.security_code, notify=w.notify,
+            timeout_s=w.timeout_s,
+        )  # fmt: skip
+        routes.append(wctp)
+    if delivery.webhook is not None:
+        h = delivery.webhook
+        routes.append(WebhookRoute(h.url, secret=h.secret, site=site, timeout_s=h.timeout_s))
+    return routes
+
+
+async def close_routes(routes: list[Route]) -> None:
+    """Close the HTTP clients of the routes that have one."""
+    for route in routes:
+        if isinstance(route, WctpRoute | WebhookRoute):
+            await route.aclose()
 
 
 # HTTP ----------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from monitor.paging.dispatch import (
 )
 from monitor.paging.routes import (
     DeliveryError,
+    build_routes,
+    close_routes,
     pager_text,
     parse_confirmation,
     signature,
@@ -435,3 +437,23 @@ def test_bad_configuration_is_refused_naming_the_field(change: dict[str, Any], n
     assert named in str(refused.value)
     assert SECRET not in str(refused.value)
     assert isinstance(refused.value, ValueError)
+
+
+async def test_the_routes_built_are_those_configured() -> None:
+    published: list[Any] = []
+    only_mqtt = build_routes(
+        parse_paging({}), publish=published.append, connected=lambda: True, root="clinic",
+        site="north",
+    )  # fmt: skip
+    every = build_routes(
+        parse_paging(_config()), publish=published.append, connected=lambda: True,
+        root="clinic", site="north",
+    )  # fmt: skip
+
+    assert [r.name for r in only_mqtt] == ["mqtt"]
+    assert [r.name for r in every] == ["mqtt", "wctp", "webhook"]
+    assert await every[0].send(PagerAddress("kim", "mqtt", "kim"), _page()) == (
+        "queued on clinic/north/pager/kim"
+    )
+    assert [m.topic for m in published] == ["clinic/north/pager/kim"]
+    await close_routes(every)
