@@ -17,7 +17,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import uvicorn
@@ -56,6 +56,14 @@ log = logging.getLogger(__name__)
 
 SAY_OFFLINE_S = 2.0  # at a stop: for the broker to take `offline`
 RECORD_STOP_S = 4.0  # at a stop: the last attempt to write, then the spill
+
+
+RESTART_CALM_S = 60.0  # a task that ran this long before failing starts its pauses again
+
+
+def restart_pause(failures: int) -> float:
+    """Seconds before a failed task starts again: 0.1 s, doubling, at most 5 s."""
+    return float(min(5.0, 0.1 * 2 ** (failures - 1)))
 
 
 class ServiceError(OSError):
@@ -140,11 +148,11 @@ class Service:
         try:
             async with asyncio.TaskGroup() as tasks:
                 running = [
-                    tasks.create_task(self.writer.run(), name="record-writer"),
-                    tasks.create_task(self._tick(), name="clock-tick"),
+                    self._kept(tasks, "record-writer", self.writer.run),
+                    self._kept(tasks, "clock-tick", self._tick),
                 ]
                 if self.station is not None:
-                    running.append(tasks.create_task(self.station.run(), name="station"))
+                    running.append(self._kept(tasks, "station", self.station.run))
                 http = self._http_task(tasks, listener)
                 await self._stopping.wait()
                 await self._say_offline()
@@ -174,6 +182,35 @@ class Service:
                 await asyncio.wait({self._link_task}, timeout=1.0)
             final = self.intake.final_snapshots(time.time())
             await self.writer.stop(final, within_s=RECORD_STOP_S)
+
+    def _kept(
+        self, tasks: asyncio.TaskGroup, name: str, run: Callable[[], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        return tasks.create_task(self._keep(name, run), name=name)
+
+    async def _keep(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the service's tasks for as long as the service runs: a task that fails
+        (a bug, an error nobody foresaw) is logged, counted and started again after a short,
+        growing pause, so one part failing never stops the others (the alarm path above all).
+        Only the stop ends it: a cancellation, or the task returning once the service stops."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the %s task failed; starting it again", name)
+            else:
+                if self._stopping.is_set():
+                    return
+                log.error("the %s task ended by itself; starting it again", name)
+            self.metrics.task_restarts.labels(name).inc()
+            failures = 1 if time.monotonic() - started > RESTART_CALM_S else failures + 1
+            await asyncio.sleep(restart_pause(failures))
+            if self._stopping.is_set():
+                return
 
     def _link_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -320,12 +357,16 @@ class Service:
         if listener is None:
             return None
         app = create_api(self, self.station)
-        # Open websockets (every browser) must not hold a stopping service for ever.
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
-        )
-        self.http = _QuietServer(config)
-        return tasks.create_task(self.http.serve(sockets=[listener]), name="http")
+
+        async def serve() -> None:
+            # Open websockets (every browser) must not hold a stopping service for ever.
+            config = uvicorn.Config(
+                app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+            )
+            self.http = _QuietServer(config)
+            await self.http.serve(sockets=[listener])
+
+        return self._kept(tasks, "http", serve)
 
     def _restore(self) -> None:
         restored = []

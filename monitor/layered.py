@@ -6,6 +6,7 @@ of either (only the contract).
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, TypeVar, cast
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from monitor.wire.address import BrokerAddress, parse_broker_url
+from monitor.wire.address import BrokerAddress, BrokerTls, parse_broker_url
 from monitor.wire.topics import check_name, check_root
 
 S = TypeVar("S", bound=BaseSettings)
@@ -43,6 +44,33 @@ def parse_http(value: str) -> HttpAddress | None:
 ENV_PREFIX = "INFUSION_MONITOR_"
 
 
+def check_tls_files(tls: BrokerTls | None) -> None:
+    """Load the broker's CA and the client certificate now, so a missing or unreadable file
+    is a clear error at start, not a link that fails at every reconnection."""
+    if tls is None:
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        if tls.ca is not None:
+            context.load_verify_locations(cafile=tls.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"broker: cannot use the CA file {tls.ca!r} (ca=): {_why(exc)}") from None
+    try:
+        if tls.cert is not None:
+            context.load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        files = tls.cert if tls.key is None else f"{tls.cert}, {tls.key}"
+        raise ValueError(
+            f"broker: cannot use the client certificate {files!r} (cert=, key=): {_why(exc)}"
+        ) from None
+
+
+def _why(exc: OSError | ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"not a usable PEM file ({exc.reason or exc})"
+    return exc.strerror or str(exc)
+
+
 class ClinicLink(BaseSettings):
     """What the service and a station both need: the broker, the site, the topic root, where to
     serve HTTP, who may log in, and how much to log."""
@@ -68,7 +96,7 @@ class ClinicLink(BaseSettings):
 
     @model_validator(mode="after")
     def _addresses(self) -> ClinicLink:
-        self.broker_address()
+        check_tls_files(self.broker_address().tls)
         self.http_address()
         return self
 

@@ -44,6 +44,10 @@ class Metrics:
         self.connected = Gauge("infusion_mqtt_connected", "1 while connected", registry=r)
         self.outbox_depth = Gauge("infusion_outbox_depth", "Outbound queue length", registry=r)
         self.store_depth = Gauge("infusion_store_queue_depth", "Rows waiting", registry=r)
+        self.task_restarts = Counter(
+            "infusion_task_restarts", "A service task restarted after an error", ["task"],
+            registry=r,
+        )  # fmt: skip
         self.latency = Histogram(
             "infusion_processing_seconds",
             "Time from receipt to events published to the outbox",

@@ -57,6 +57,26 @@ def test_serve_with_a_broker_url_that_is_not_mqtt_exits_2_naming_the_broker(
     assert "ftp://x" in result.stderr
 
 
+def test_serve_with_a_broker_ca_file_missing_or_not_pem_exits_2_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    port = free_port()
+    missing = _run("serve", "--broker", f"mqtts://127.0.0.1:{port}?ca={tmp_path}/none.pem",
+                   "--http", "off", cwd=tmp_path)  # fmt: skip
+    not_pem = _run("serve", "--broker", f"mqtts://127.0.0.1:{port}?ca={garbage}",
+                   "--http", "off", cwd=tmp_path)  # fmt: skip
+
+    assert missing.returncode == 2, missing.stderr
+    assert f"{tmp_path}/none.pem" in missing.stderr
+    assert "No such file" in missing.stderr
+    assert not_pem.returncode == 2, not_pem.stderr
+    assert str(garbage) in not_pem.stderr
+    assert "not a usable PEM file" in not_pem.stderr
+    assert "Traceback" not in missing.stderr + not_pem.stderr
+
+
 def test_serve_with_a_postgresql_db_exits_2(tmp_path: Path) -> None:
     result = _serve("--db", "postgresql://x", cwd=tmp_path)
 

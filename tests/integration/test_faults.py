@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import aiomqtt
 import pytest
 
-from monitor.app import Service
+from monitor.app import Service, restart_pause
 from monitor.broker import Mosquitto
 from monitor.cli import build_service
 from monitor.record import open_recorder
@@ -272,6 +272,55 @@ async def test_reading_for_an_unconfigured_chair_is_counted_stored_and_harmless(
     refused = said[-1]["refused_chairs"]
     assert (refused["chairs"], refused["messages"], refused["latest"]) == (1, 1, "c09")
     assert refused["reason"] == "unknown_chair"
+
+
+# A task that fails ----------------------------------------------------------------------------
+
+
+def _failing_first(times: int, run: Callable[[], Any]) -> Callable[[], Any]:
+    """`run`, after failing `times` times with an error nobody foresaw."""
+    failures = 0
+
+    async def flaky() -> None:
+        nonlocal failures
+        if failures < times:
+            failures += 1
+            raise RuntimeError(f"a bug nobody foresaw ({failures})")
+        await run()
+
+    return flaky
+
+
+async def test_a_task_that_fails_is_started_again_and_the_alarms_never_stop(
+    mosquitto: Mosquitto, bus: Bus, tmp_path: Path
+) -> None:
+    settings = load_settings(None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE,
+                             db=f"sqlite:///{tmp_path / 'audit.db'}", http="127.0.0.1:0",
+                             tick_s=0.1)  # fmt: skip
+    service = build_service(settings)
+    assert service.station is not None
+    service.station.run = _failing_first(2, service.station.run)  # type: ignore[method-assign]
+    service.writer.run = _failing_first(1, service.writer.run)  # type: ignore[method-assign]
+    running = asyncio.create_task(service.run())
+    try:
+        await asyncio.wait_for(service.link.connected.wait(), 10)
+        await bus.publish(
+            topic("c01", "vitals"), {"ts": T0, "seq": 1, "nibp": {"sys": 210, "dia": 90}}
+        )
+        await bus.wait_for(lambda: _alarms_of(bus, "sbp_high"), what="sbp_high")
+        restarts = service.metrics.task_restarts
+        await bus.wait_for(lambda: service.metrics.count(restarts, "station") == 2, what="restarts")
+        assert service.metrics.count(restarts, "record-writer") == 1
+        assert not running.done()
+        rows = await _stored(lambda: service.recorder.messages(chair="c01"))
+        assert len(rows) == 1  # the restarted writer wrote it
+    finally:
+        service.stop()
+        await asyncio.wait_for(running, 15)
+
+
+def test_a_failed_task_waits_longer_each_time_up_to_5_s() -> None:
+    assert [restart_pause(n) for n in (1, 2, 3, 6, 7, 50)] == [0.1, 0.2, 0.4, 3.2, 5.0, 5.0]
 
 
 # Illegal commands --------------------------------------------------------------------------

@@ -415,7 +415,7 @@ async def test_serve_on_a_full_disk_monitors_anyway_and_says_so(
 # A crash ------------------------------------------------------------------------------------
 
 
-async def test_a_task_that_crashes_still_says_offline_and_keeps_the_record(
+async def test_a_task_that_fails_is_started_again_and_a_stop_still_says_offline_and_keeps_the_record(
     mosquitto: Mosquitto, bus: Bus, tmp_path: Path
 ) -> None:
     settings = load_settings(None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE,
@@ -432,9 +432,16 @@ async def test_a_task_that_crashes_still_says_offline_and_keeps_the_record(
 
     service.writer.spill.sync = broken  # type: ignore[method-assign]  # the fault to inject
     service.writer.spill._unsynced = True  # as after a line spilled
-    with pytest.raises(BaseExceptionGroup):
-        await asyncio.wait_for(running, 10)
+    restarts = service.metrics.task_restarts
+    await until(lambda: service.metrics.count(restarts, "record-writer") >= 1, within_s=10,
+                what="the writer started again")  # fmt: skip
+    await bus.publish(topic("c01", "vitals"), reading(1, nibp={"sys": 210, "dia": 90}))
+    await bus.wait_for(lambda: sbp_high(bus, "c01"), within_s=2, what="sbp_high after the failure")
+    await until(lambda: journal(service, "c01") == 2, within_s=10, what="the reading stored")
+    assert not running.done()
 
+    service.stop()
+    await asyncio.wait_for(running, 10)
     offline = await bus.wait_for(lambda: [s for s in statuses(bus, mark) if s["state"] == "offline"],
-                                 within_s=5, what="offline after the crash")  # fmt: skip
+                                 within_s=5, what="offline at the stop")  # fmt: skip
     assert offline[0]["ts"] is not None  # said by the service, not its Last Will
