@@ -81,9 +81,28 @@ def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
         return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
 
     if station is not None:
-        station.install(app)
+        station.install(app)  # its guard sets the headers of every response, and more
         _chairs_api(app, service, guard=[station.login_required()])
+    else:
+        app.middleware("http")(_plain_headers)
     return app
+
+
+# Without a station, the service's own pages (health, metrics, API docs) still say that they
+# are not to be framed, sniffed or referred to.
+PLAIN_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def _plain_headers(request: Request, call_next: Any) -> Response:
+    response: Response = await call_next(request)
+    for name, value in PLAIN_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _bearer_is(authorization: str, token: str) -> bool:

@@ -133,3 +133,21 @@ async def test_healthz_turns_503_not_ready_when_the_broker_goes_away(
     health = response.json()
     assert health["ready"] is False
     assert health["broker"]["connected"] is False
+
+
+async def test_without_a_station_the_services_own_pages_still_refuse_framing_and_sniffing(
+    start_service: StartService,
+) -> None:
+    port = free_port()
+    service = await start_service(http=f"127.0.0.1:{port}", dashboard=False)
+    await wait_for_port(port, within_s=10)
+    assert service.station is None
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        answers = [await client.get(path) for path in ("/healthz", "/metrics", "/nowhere")]
+
+    for answer in answers:
+        assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    assert [a.status_code for a in answers] == [200, 200, 404]
