@@ -19,9 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from monitor.paging.config import PagerAddress
-from monitor.paging.routes import DeliveryError, Route
-from monitor.wire.outbound import PageOut
+from monitor.paging.config import PagerAddress, PagingDelivery
+from monitor.paging.routes import DeliveryError, MqttRoute, Route
+from monitor.paging.wctp import WctpRoute
+from monitor.paging.webhook import WebhookRoute
+from monitor.wire.outbound import Outgoing, PageOut
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +180,37 @@ class Dispatcher:
         except Exception:
             log.exception("on_attempt failed for page %s attempt %d", message.page, attempt_no)
         return attempt
+
+
+# The routes of a configuration ----------------------------------------------------------------
+
+
+def build_routes(
+    delivery: PagingDelivery,
+    *,
+    publish: Callable[[Outgoing], None],
+    connected: Callable[[], bool],
+    root: str,
+    site: str,
+) -> list[Route]:
+    """The configured routes: MQTT through the service's link always, WCTP and the webhook when
+    their tables are there. Close them with `close_routes` when the service stops."""
+    routes: list[Route] = [MqttRoute(publish, connected=connected, root=root, site=site)]
+    if delivery.wctp is not None:
+        w = delivery.wctp
+        wctp = WctpRoute(
+            w.url, sender=w.sender, security_code=w.security_code, notify=w.notify,
+            timeout_s=w.timeout_s,
+        )  # fmt: skip
+        routes.append(wctp)
+    if delivery.webhook is not None:
+        h = delivery.webhook
+        routes.append(WebhookRoute(h.url, secret=h.secret, site=site, timeout_s=h.timeout_s))
+    return routes
+
+
+async def close_routes(routes: list[Route]) -> None:
+    """Close the HTTP clients of the routes that have one."""
+    for route in routes:
+        if isinstance(route, WctpRoute | WebhookRoute):
+            await route.aclose()

@@ -25,12 +25,9 @@ from monitor.broker import Mosquitto, free_port
 from monitor.mqtt import MqttLink
 from monitor.paging.config import PagerAddress, Secret
 from monitor.paging.dispatch import Attempt, Dispatcher
-from monitor.paging.routes import (
-    DeliveryError,
-    MqttRoute,
-    WctpRoute,
-    WebhookRoute,
-)
+from monitor.paging.routes import DeliveryError, MqttRoute
+from monitor.paging.wctp import WctpRoute
+from monitor.paging.webhook import WebhookRoute
 from monitor.wire.address import BrokerAddress
 from monitor.wire.outbound import PageOut
 from tests.integration.conftest import ROOT, SITE, Bus

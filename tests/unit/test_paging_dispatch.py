@@ -20,18 +20,20 @@ from monitor.paging.dispatch import (
     Attempt,
     Dispatcher,
     backoff_before,
+    build_routes,
+    close_routes,
     is_final,
     self_test_page,
 )
-from monitor.paging.routes import (
-    DeliveryError,
-    build_routes,
-    close_routes,
-    pager_text,
+from monitor.paging.routes import DeliveryError, pager_text
+from monitor.paging.wctp import (
+    WctpStatus,
+    confirmation,
     parse_confirmation,
-    signature,
-    verify_signature,
+    parse_status_info,
+    wctp_xml,
 )
+from monitor.paging.webhook import signature, verify_signature
 from monitor.wire.outbound import PageOut
 
 T0 = 1_795_000_000.0
@@ -329,6 +331,45 @@ def test_a_wctp_answer_that_is_no_success_is_a_delivery_error(
 ) -> None:
     with pytest.raises(DeliveryError, match=reason):
         parse_confirmation(body, status=status)
+
+
+def _status_info(inner: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><wctp-Operation wctpVersion="wctp-dtd-v1r3"><wctp-StatusInfo>'
+        '<wctp-ResponseHeader responseTimestamp="2026-11-18T11:06:45">'
+        '<wctp-Originator senderID="paging"/><wctp-MessageControl messageID="pg-1"/>'
+        f'<wctp-Recipient recipientID="5551234"/></wctp-ResponseHeader>{inner}'
+        "</wctp-StatusInfo></wctp-Operation>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("inner", "status"),
+    [
+        ('<wctp-Notification type="Delivered"/>', WctpStatus("pg-1", "5551234", "delivered")),
+        ('<wctp-Notification type="QUEUED"/>', WctpStatus("pg-1", "5551234", "queued")),
+        (
+            '<wctp-Failure errorCode="503" errorText="device unreachable"/>',
+            WctpStatus("pg-1", "5551234", "failed", "503: device unreachable"),
+        ),
+    ],
+)
+def test_a_wctp_status_info_says_what_became_of_the_page(inner: str, status: WctpStatus) -> None:
+    assert parse_status_info(_status_info(inner)) == status
+
+
+def test_a_status_info_without_a_notification_is_refused() -> None:
+    with pytest.raises(DeliveryError, match="without wctp-Notification"):
+        parse_status_info(_status_info(""))
+
+
+def test_our_confirmation_reads_back() -> None:
+    root = wctp_xml(confirmation(ok=True, code=200, text="Status received"))
+
+    success = root.find("wctp-Confirmation/wctp-Success")
+    assert success is not None
+    assert (success.get("successCode"), success.get("successText")) == ("200", "Status received")
+    assert parse_confirmation(confirmation(ok=True, code=200, text="ok")) == "WCTP 200 ok"
 
 
 # Configuration -------------------------------------------------------------------------------
