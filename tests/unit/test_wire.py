@@ -1041,6 +1041,7 @@ def test_service_status_and_its_last_will() -> None:
         "version": online.version,
         "site": "north",
         "record": None,
+        "refused_chairs": None,
     }
     assert json.loads(will.to_json())["ts"] is None
     for status in (online, will):
@@ -1053,7 +1054,8 @@ def test_page_carries_no_patient_and_reads_back_equal() -> None:
     )
     dumped = page.to_json()
     document = json.loads(dumped)
-    assert set(document) == {"page", "ts", "alarm", "chair", "priority", "text"}
+    assert set(document) == {"page", "ts", "alarm", "chair", "priority", "text", "kind"}
+    assert document["kind"] == "page"
     assert document["ts"] == "2026-11-21T10:15:02.250Z"
     assert PageOut.model_validate_json(dumped) == page
 
