@@ -5,9 +5,12 @@ How this works: a chair's input goes to its chair; an input for a chair the site
 configured with is refused here, as an event, not raised. A site configured with no chair list
 makes a chair on its first input, up to `max_chairs`: beyond that a new name is refused too, so
 junk on the wire cannot grow the site (and its record, and every screen) without bound.
-Site-level inputs (a pager's reply) go to the site policies (paging is one) in turn until one
-takes it; none taking it is a refusal too. Every report, from an input or a tick, is shown to
-each policy, which may answer with reports of its own (a page to send, say). Pure like the rest
+Site-level inputs (a pager's reply, a hand-over, a delivery failure) go to the site policies
+(paging is one) in turn until one takes it; none taking it is a refusal too. A policy that takes
+one may ask for an input to be applied to a chair (`Forward`: a pager's accept acknowledges the
+alarm at its chair); the clinic applies it through the chair's own door, like any input. Every
+report, from an input or a tick, is shown to each policy, which may answer with reports of its
+own (a page to send, say). Pure like the rest
 of the core: wall time is an argument, nothing here does I/O, so the same inputs give the same
 reports.
 """
@@ -45,7 +48,37 @@ class PagerAnswer:
     accept: bool
 
 
-SiteInput = PagerAnswer
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """A nurse on a break hands the chairs her pager covers to another pager."""
+
+    ts: float
+    from_pager: str
+    to_pager: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailed:
+    """The shell could not deliver a page (or a self-test page, `page` None) after its retries."""
+
+    ts: float
+    page: str | None
+    pager: str
+    route: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecovered:
+    """A route that failed delivers again (a page or a self-test went through)."""
+
+    ts: float
+    route: str
+
+
+SiteInput = PagerAnswer | HandOver | DeliveryFailed | DeliveryRecovered
+SITE_INPUTS = (PagerAnswer, HandOver, DeliveryFailed, DeliveryRecovered)
 
 
 class Refusal(StrEnum):
@@ -69,6 +102,15 @@ SiteEvent = Event | InputRefused
 
 
 @dataclass(frozen=True, slots=True)
+class Forward:
+    """A policy's request that the clinic apply `item` to `chair` (a pager's accept: the
+    acknowledgement at the chair); the chair's report comes back, and is observed, as usual."""
+
+    chair: str
+    item: Input
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """What happened at one chair (or, with `chair` None, at the site) in one step."""
 
@@ -79,8 +121,9 @@ class Report:
 class SitePolicy(Protocol):
     """Site-level logic beside the chairs (paging): pure, given the reports and the time."""
 
-    def take(self, item: SiteInput, *, wall: float) -> list[Report] | None:
-        """Handle a site input, or None when it is not this policy's."""
+    def take(self, item: SiteInput, *, wall: float) -> list[Report | Forward] | None:
+        """Handle a site input, or None when it is not this policy's; a `Forward` in the
+        answer is applied to its chair in its place."""
         ...
 
     def observe(self, reports: Sequence[Report], *, wall: float) -> list[Report]:
@@ -121,7 +164,7 @@ class Clinic:
     def handle(self, chair: str | None, item: Input | SiteInput, *, wall: float) -> list[Report]:
         """Apply one input that arrived at wall time `wall`: for `chair`, or the site's own
         when `chair` is None. Never raises for bad routing: that is an `InputRefused`."""
-        if isinstance(item, PagerAnswer):
+        if isinstance(item, SITE_INPUTS):
             reports = self._site_input(item, wall)
         elif chair is None:
             reason = f"a {type(item).__name__} input needs a chair"
@@ -188,9 +231,16 @@ class Clinic:
         for policy in self.policies:
             taken = policy.take(item, wall=wall)
             if taken is not None:
-                return taken
+                return [self._forwarded(t, wall) if isinstance(t, Forward) else t for t in taken]
         reason = "no page of this service matches (paging is not configured)"
         return [Report(None, [InputRefused(wall, Refusal.UNMATCHED, reason)])]
+
+    def _forwarded(self, forward: Forward, wall: float) -> Report:
+        try:
+            target = self.chair(forward.chair)
+        except UnknownChair as exc:
+            return Report(forward.chair, [InputRefused(wall, Refusal.UNKNOWN_CHAIR, str(exc))])
+        return Report(forward.chair, target.handle(forward.item, wall=wall))
 
     def _observed(self, reports: list[Report], wall: float) -> list[Report]:
         if not reports:

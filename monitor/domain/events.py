@@ -1,4 +1,5 @@
-"""What the core says happened: the events a chair returns for the shell to publish and store.
+"""What the core says happened: the events a chair returns for the shell to publish and store,
+and the paging events the site's paging policy returns (in reports whose chair is None).
 
 Identifiers are derived from the event itself (chair, kind, event time, a counter), never from a
 random source or a clock, so that replaying the same inputs gives the same identifiers.
@@ -167,6 +168,94 @@ class ReadingRejected:
     session: str | None = None
 
 
+# Paging (site events: a page's chair is a field, the report's chair is None) -----------------
+
+
+class PageKind(StrEnum):
+    """What a page is for: an alarm to answer, or the all-clear for one answered or over."""
+
+    PAGE = "page"
+    ALL_CLEAR = "all_clear"
+
+
+class Target(StrEnum):
+    """Whom an escalation step pages: the chair's primary nurse, the charge nurse, or every
+    member of the fail-safe group."""
+
+    PRIMARY = "primary"
+    CHARGE = "charge"
+    FAILSAFE = "failsafe"
+
+
+@dataclass(frozen=True, slots=True)
+class PageSent:
+    """A page to send to one pager: chair, alarm, priority and text only, never a patient.
+    `route_hint` "failsafe": deliver it by the fail-safe route (another route failed)."""
+
+    ts: float
+    page: str
+    pager: str
+    pager_name: str
+    chair: str
+    alarm: str
+    priority: AlarmPriority
+    text: str
+    step: int  # the escalation step (1-based) that sent it; 0 for an all-clear
+    kind: PageKind = PageKind.PAGE
+    route_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageAnswered:
+    """A pager holder's reply to one of our pages (`note`: what it changed, or why nothing)."""
+
+    ts: float
+    page: str
+    pager: str
+    accept: bool
+    by: str
+    alarm: str
+    chair: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStepped:
+    """An escalation moved to its step `step` (1-based) and paged `to`, for `reason`."""
+
+    ts: float
+    alarm: str
+    chair: str
+    step: int
+    to: Target
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationEnded:
+    """An escalation stopped: accepted, acknowledged at the station, or the alarm is over."""
+
+    ts: float
+    alarm: str
+    chair: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageChanged:
+    """A hand-over: `chairs` (and the roles named in `roles`) went from one pager to another."""
+
+    ts: float
+    from_pager: str
+    to_pager: str
+    chairs: tuple[str, ...]
+    roles: tuple[str, ...]
+    by: str
+
+
+PagingEvent = PageSent | PageAnswered | EscalationStepped | EscalationEnded | CoverageChanged
+
+
 Event = (
     AlarmTransition
     | RecoveryUpdate
@@ -178,4 +267,5 @@ Event = (
     | CommandAccepted
     | ArtefactRecorded
     | ReadingRejected
+    | PagingEvent
 )
