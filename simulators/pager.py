@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import math
 import secrets
 import signal
@@ -42,7 +43,7 @@ MEMORY = 10_000  # pages and alarms remembered (duplicates, decline-then-accept)
 MAX_PENDING = 1_000  # replies waiting for their time
 MAX_WAITING = 100  # pages waiting for a manual answer
 TEXT_LIMIT = 200  # characters of a page's text shown
-RULES_HELP = "accept:N, decline, decline-then-accept:N, ignore or manual"
+RULES_HELP = "accept:N, decline, decline-then-accept:N, human, human:SEED, ignore or manual"
 KIND_SHOWN = {"all_clear": "ALL CLEAR", "test": "TEST"}  # shown instead of the priority
 
 
@@ -52,6 +53,7 @@ class RuleKind(StrEnum):
     DECLINE_THEN_ACCEPT = "decline-then-accept"
     IGNORE = "ignore"
     MANUAL = "manual"
+    HUMAN = "human"  # like a nurse on a shift: mostly accepts in 20-90 s, sometimes not
 
 
 TIMED = (RuleKind.ACCEPT, RuleKind.DECLINE, RuleKind.DECLINE_THEN_ACCEPT)
@@ -73,11 +75,34 @@ class PagerRule:
     def __post_init__(self) -> None:
         if not math.isfinite(self.delay_s) or self.delay_s < 0:
             raise ValueError(f"pager rule delay {self.delay_s} must be 0 or more seconds")
-        if self.delay_s and self.kind not in TIMED:
+        if self.delay_s and self.kind not in (*TIMED, RuleKind.HUMAN):
             raise ValueError(f"pager rule {self.kind.value!r} takes no delay")
 
     def __str__(self) -> str:
+        if self.kind is RuleKind.HUMAN:
+            return f"human:{self.delay_s:g}" if self.delay_s else "human"
         return f"{self.kind.value}:{self.delay_s:g}" if self.kind in TIMED else self.kind.value
+
+
+# `human`: of every 20 pages, 15 are accepted after 20-90 s, 3 declined after 5-30 s and 2 never
+# answered (the nurse is busy with another patient): escalation, all-clears and reminders all
+# show in a demo. Which page gets which is a hash of the page id and the seed, so a run replays.
+HUMAN_ACCEPT, HUMAN_DECLINE = 15, 3  # of 20; the rest are never answered
+HUMAN_ACCEPT_S = (20.0, 90.0)
+HUMAN_DECLINE_S = (5.0, 30.0)
+
+
+def human_decision(page: str, seed: float, received_at: float) -> Decision | None:
+    """What a nurse on shift does with `page`: deterministic in the page id and the seed."""
+    digest = hashlib.sha256(f"{seed:g}/{page}".encode()).digest()
+    pick, spread = digest[0] % 20, int.from_bytes(digest[1:3], "big") / 65535
+    if pick < HUMAN_ACCEPT:
+        low, high = HUMAN_ACCEPT_S
+        return Decision(page, Reply.ACCEPT, received_at + low + spread * (high - low))
+    if pick < HUMAN_ACCEPT + HUMAN_DECLINE:
+        low, high = HUMAN_DECLINE_S
+        return Decision(page, Reply.DECLINE, received_at + low + spread * (high - low))
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +113,8 @@ class Decision:
 
 
 def parse_rule(text: str) -> PagerRule:
-    """`accept:5`, `accept` (at once), `decline`, `decline-then-accept:5`, `ignore`, `manual`."""
+    """`accept:5`, `accept` (at once), `decline`, `decline-then-accept:5`, `human` or `human:7`
+    (its seed), `ignore`, `manual`."""
     name, sep, delay = text.strip().lower().partition(":")
     try:
         kind = RuleKind(name)
@@ -96,6 +122,13 @@ def parse_rule(text: str) -> PagerRule:
         raise ValueError(f"pager rule {text!r} is not one of {RULES_HELP}") from None
     if not sep:
         return PagerRule(kind)
+    if kind is RuleKind.HUMAN:
+        try:
+            return PagerRule(kind, float(int(delay)))
+        except ValueError:
+            raise ValueError(
+                f"pager rule {text!r}: the seed {delay!r} is not a whole number"
+            ) from None
     if kind not in TIMED:
         raise ValueError(f"pager rule {text!r}: {kind.value} takes no delay (just {kind.value!r})")
     try:
@@ -116,6 +149,8 @@ def decide(
     if page.kind != "page":
         return None
     match rule.kind:
+        case RuleKind.HUMAN:
+            return human_decision(page.page, rule.delay_s, received_at)
         case RuleKind.ACCEPT:
             return Decision(page.page, Reply.ACCEPT, received_at + rule.delay_s)
         case RuleKind.DECLINE:

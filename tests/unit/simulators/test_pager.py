@@ -287,3 +287,42 @@ def test_bad_usage_exits_2_before_any_network(
 ) -> None:
     assert run_pager(_pager_args(*argv)) == 2
     assert message in capsys.readouterr().err
+
+
+# `human`: a nurse on shift -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["human", "human:7"])
+def test_the_human_rule_prints_as_it_parses(text: str) -> None:
+    assert str(parse_rule(text)) == text
+
+
+def test_the_human_rule_wants_a_whole_seed() -> None:
+    with pytest.raises(ValueError, match="'soon' is not a whole number"):
+        parse_rule("human:soon")
+
+
+def test_the_human_rule_mostly_accepts_in_20_to_90_s_sometimes_declines_or_never_answers() -> None:
+    rule = parse_rule("human:3")
+    decisions = [decide(rule, _page(page=f"pg-{n}"), T0) for n in range(2000)]
+    accepted = [d for d in decisions if d is not None and d.reply is Reply.ACCEPT]
+    declined = [d for d in decisions if d is not None and d.reply is Reply.DECLINE]
+    silent = [d for d in decisions if d is None]
+
+    assert 0.70 < len(accepted) / 2000 < 0.80  # 15 of 20
+    assert 0.10 < len(declined) / 2000 < 0.20  # 3 of 20
+    assert 0.05 < len(silent) / 2000 < 0.15  # 2 of 20
+    assert all(20.0 <= d.at - T0 <= 90.0 for d in accepted)
+    assert all(5.0 <= d.at - T0 <= 30.0 for d in declined)
+    assert max(d.at for d in accepted) - min(d.at for d in accepted) > 60  # spread, not fixed
+
+
+def test_the_human_rule_replays_with_its_seed_and_differs_with_another() -> None:
+    pages = [_page(page=f"pg-{n}") for n in range(50)]
+    once = [decide(parse_rule("human:3"), p, T0) for p in pages]
+    again = [decide(parse_rule("human:3"), p, T0) for p in pages]
+    other = [decide(parse_rule("human:4"), p, T0) for p in pages]
+
+    assert once == again
+    assert once != other
+    assert decide(parse_rule("human"), _page(kind="all_clear"), T0) is None
