@@ -60,6 +60,7 @@ from monitor.domain.vocabulary import AlarmClass, AlarmKind, AlarmPriority, Alar
 
 HISTORY = 256  # ended escalations remembered, for late replies and the dashboard's words
 FAILSAFE_ROUTE = "failsafe"
+REPEAT_MIN_S = 30.0  # the last step is paged again no sooner than this, whatever its after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +187,11 @@ class PagingPolicy:
         return []
 
     def _fire_due(self, wall: float) -> list[SiteEvent]:
+        """Every step due by `wall`, earliest first, each at its own due time (a late tick
+        catches up; it never skips a step)."""
         events: list[SiteEvent] = []
-        due = [e for e in self.state.live.values() if e.due is not None and e.due <= wall]
-        for esc in sorted(due, key=lambda e: (e.due or 0.0, e.alarm)):
+        while due := [e for e in self.state.live.values() if e.due is not None and e.due <= wall]:
+            esc = min(due, key=lambda e: (e.due or 0.0, e.alarm))
             reason = self._no_answer_reason(esc)
             events += self._step(esc, at=esc.due or wall, reason=reason)
         return events
@@ -208,7 +211,10 @@ class PagingPolicy:
         return events
 
     def _schedule(self, esc: Escalation, since: float) -> None:
-        esc.due = since + self._steps(esc)[min(esc.step, self._last(esc))].after_s
+        after = self._steps(esc)[min(esc.step, self._last(esc))].after_s
+        if esc.step > self._last(esc):
+            after = max(after, REPEAT_MIN_S)
+        esc.due = since + after
 
     def _page(
         self, esc: Escalation, pager: str, *, at: float, route_hint: str | None = None

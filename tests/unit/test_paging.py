@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from monitor.domain.clinic import (
     Clinic,
     DeliveryFailed,
     DeliveryRecovered,
+    Forward,
     HandOver,
     InputRefused,
     PagerAnswer,
@@ -22,7 +24,7 @@ from monitor.domain.clinic import (
     Report,
     SiteInput,
 )
-from monitor.domain.commands import Acknowledge, Admit, Input
+from monitor.domain.commands import Acknowledge, Admit, InfusionEvent, Input
 from monitor.domain.events import (
     AlarmTransition,
     CoverageChanged,
@@ -35,6 +37,7 @@ from monitor.domain.events import (
 )
 from monitor.domain.paging import PagingPolicy
 from monitor.domain.paging_config import (
+    Chain,
     Coverage,
     Pager,
     PagingConfig,
@@ -42,7 +45,8 @@ from monitor.domain.paging_config import (
     Role,
     Step,
 )
-from monitor.domain.vitals import Reading
+from monitor.domain.session import Step as SessionStep
+from monitor.domain.vitals import Reading, Vital
 
 T0 = 1_795_000_000.0
 PATIENT = "P-0042"
@@ -578,3 +582,74 @@ def test_a_missing_coverage_or_pager_list_is_refused_by_name() -> None:
         PagingConfig.from_mapping({"pagers": TOML_TABLE["pagers"]})
     with pytest.raises(PagingConfigError, match=re.escape("paging.pagers: expected a list")):
         PagingConfig.from_mapping({"coverage": TOML_TABLE["coverage"]})
+
+
+def test_a_late_tick_catches_up_every_step_at_its_own_time() -> None:
+    site = Site()
+    alarm = site.high_alarm()
+
+    site.tick(215)  # the first tick since the alarm
+
+    assert site.paged(alarm) == [(30, "kim"), (90, "lee"), (210, "desk"), (210, "desk2")]
+
+
+def test_a_last_step_with_no_delay_is_repeated_no_sooner_than_30_s() -> None:
+    chains = {AlarmPriority.HIGH: Chain((Step(0, Target.PRIMARY),))}
+    site = Site(PagingConfig(PAGERS, COVERAGE, chains))
+    alarm = site.high_alarm()
+
+    site.tick(65)
+
+    assert site.paged(alarm) == [(0, "kim"), (30, "kim"), (60, "kim")]
+
+
+class _Forwarding:
+    """A policy that takes every site input and forwards an acknowledgement to chair c99."""
+
+    def take(self, item: SiteInput, *, wall: float) -> list[Report | Forward] | None:
+        return [Forward("c99", Acknowledge(wall, "sbp_high", "Kim (pager)"))]
+
+    def observe(self, reports: Sequence[Report], *, wall: float) -> list[Report]:
+        return []
+
+    def tick(self, *, wall: float) -> list[Report]:
+        return []
+
+
+def test_a_forward_to_a_chair_the_site_does_not_have_is_refused_not_raised() -> None:
+    clinic = Clinic(chairs=["c01"], policies=[_Forwarding()])
+
+    [report] = clinic.handle(None, PagerAnswer(T0, "kim", "x", True), wall=T0)
+
+    [refused] = report.events
+    assert isinstance(refused, InputRefused)
+    assert (report.chair, refused.refusal) == ("c99", Refusal.UNKNOWN_CHAIR)
+
+
+def test_declining_the_only_step_of_a_medium_chain_pages_the_fail_safe_group() -> None:
+    site = Site()
+    site.send("c02", Admit(site.wall, PATIENT))
+    for t in range(0, 140):
+        site.tick(t)
+        site.read("c02", hr=130, spo2=98)
+    [raised] = [t for t in site.transitions() if t.kind == "hr_high"]
+    [ana_page] = site.pages(raised.alarm)
+
+    reports = site.reply(ana_page, accept=False)
+
+    assert [p.pager for p in site.pages(raised.alarm, reports=reports)] == ["desk", "desk2"]
+
+
+def test_an_alarm_shown_under_another_pages_nobody() -> None:
+    site = Site()
+    baseline = {Vital.SBP: 120.0, Vital.DBP: 80.0, Vital.HR: 70.0, Vital.SPO2: 98.0}
+    site.send("c01", Admit(site.wall, PATIENT, 70.0, baseline))
+    site.send("c01", InfusionEvent(site.wall, SessionStep.START, "ketamine", 0.5, 40.0))
+    reports = site.read(sbp=190, dbp=95)  # sbp_high, and sbp_rise shown under it
+    [rise] = [t for t in site.transitions(reports) if t.kind == "sbp_rise"]
+    assert rise.suppressed_by == "sbp_high"
+
+    site.run(300)
+
+    assert site.paged(rise.alarm) == []
+    assert site.policy.status(rise.alarm, site.wall) is None
