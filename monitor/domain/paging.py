@@ -17,6 +17,9 @@ How this works (the defaults and their reasons are in `paging_config`):
 - Acknowledged at the station, cleared, or shown under another alarm: the escalation ends and
   every pager paged gets an all-clear. ACKNOWLEDGED -> ACTIVE (a reminder, a worse value)
   starts the escalation again from step 1; a rising priority restarts it on the new chain.
+- A hand-over moves the chairs a pager covers as primary nurse, and its default or charge
+  role, to another known pager; steps not yet fired page the new holder. The fail-safe group
+  does not change hands. A hand-over that cannot be made is refused and changes nothing.
 - A page the shell could not deliver (`DeliveryFailed`) raises the site's technical alarm
   `paging_failed` (high, chair None: an `AlarmTransition` in a site report) and pages the
   fail-safe group with `route_hint="failsafe"`; `DeliveryRecovered` for every failing route
@@ -101,6 +104,7 @@ class PagingStatus:
     next_step: int | None  # 1-based; None once the escalation ended
     next_to: Target | None
     next_due: float | None
+    next_in_s: float | None  # seconds from the `wall` asked about to the next step
     ended: str | None  # why it ended ("accepted by Kim (pager)"), None while running
 
 
@@ -162,6 +166,7 @@ class PagingPolicy:
             next_step=min(esc.step, self._last(esc)) + 1 if running else None,
             next_to=self._steps(esc)[min(esc.step, self._last(esc))].to if running else None,
             next_due=esc.due if running else None,
+            next_in_s=esc.due - wall if running and esc.due is not None else None,
             ended=esc.ended,
         )
 

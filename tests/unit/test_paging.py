@@ -234,6 +234,11 @@ def test_a_decline_escalates_at_once_and_the_next_step_counts_from_then() -> Non
     status = site.policy.status(alarm, site.wall)
     assert status is not None
     assert (status.next_step, status.next_to, status.next_due) == (3, Target.FAILSAFE, T0 + 160)
+    assert status.next_in_s == 120
+    assert [(p.pager, p.answer, p.at - T0) for p in status.pages] == [
+        ("kim", "declined", 30),
+        ("lee", None, 40),
+    ]
     site.run(159)
     assert [p for _, p in site.paged(alarm)] == ["kim", "lee"]
     site.run(160)
@@ -653,3 +658,18 @@ def test_an_alarm_shown_under_another_pages_nobody() -> None:
 
     assert site.paged(rise.alarm) == []
     assert site.policy.status(rise.alarm, site.wall) is None
+
+
+def test_a_rising_priority_restarts_the_escalation_on_the_higher_chain() -> None:
+    site = Site()
+    site.send("c01", Admit(site.wall, PATIENT))
+    [warn] = [t for t in site.transitions(site.read(sbp=150, dbp=95)) if t.priority == "medium"]
+    site.run(60)
+
+    reports = site.read(sbp=185, dbp=112)
+    [risen] = [t for t in site.transitions(reports) if t.kind == "preinfusion_bp_high"]
+    site.run(89)
+    assert (risen.alarm, risen.priority, risen.reason) == (warn.alarm, "high", "priority_rises")
+    assert site.paged(warn.alarm) == []
+    site.run(90)
+    assert site.paged(warn.alarm) == [(90, "kim")]  # 30 s after it rose, not medium's 120 s
