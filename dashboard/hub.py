@@ -39,6 +39,7 @@ from monitor.wire.outbound import (
     ChairStateOut,
     OutboundModel,
     Outgoing,
+    PagingHealthOut,
     RecordStatusOut,
     RecoveryOut,
     RefusedChairsOut,
@@ -243,6 +244,7 @@ class Hub:
         self.service_seen: float | None = None
         self.record: RecordStatusOut | None = None  # the service's record, as it says
         self.refused_chairs: RefusedChairsOut | None = None  # chairs it refused, as it says
+        self.paging: PagingHealthOut | None = None  # its paging path, as it says
         base = f"{root}/{site}"
         self.broker_link = MqttLink(
             broker,
@@ -327,6 +329,7 @@ class Hub:
         self.service_state = ServiceState.reported(checked.state)
         self.record = checked.record if checked.state == "online" else None
         self.refused_chairs = checked.refused_chairs if checked.state == "online" else None
+        self.paging = checked.paging if checked.state == "online" else None
         self.service_seen = wall
         self.announce_link()
         return None
@@ -346,6 +349,7 @@ class Hub:
             "detail": SERVICE_DETAIL[service],
             "record": _record(self.record) if service is ServiceState.ONLINE else None,
             "refused_chairs": _refused(self.refused_chairs),
+            "paging": _paging(self.paging) if service is ServiceState.ONLINE else None,
         }
 
     def announce_link(self, wall: float | None = None) -> None:
@@ -444,3 +448,13 @@ def _refused(refused: RefusedChairsOut | None) -> dict[str, Any] | None:
         return None
     return {"chairs": refused.chairs, "messages": refused.messages, "latest": refused.latest,
             "reason": refused.reason}  # fmt: skip
+
+
+def _paging(paging: PagingHealthOut | None) -> dict[str, Any] | None:
+    """The service's paging path as the banner shows it: `failing` is the station-wide
+    technical alarm `paging_failed` (pages may not reach the nurses; the fail-safe group is
+    paged by another route)."""
+    if paging is None:
+        return None
+    return {"state": paging.state, "since": paging.since, "reason": paging.reason,
+            "routes": dict(paging.routes)}  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import socket
@@ -24,9 +25,13 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from monitor.api import MAX_TICK_LAG_S, WebStation, create_api
-from monitor.domain.clinic import Clinic
+from monitor.domain.clinic import Clinic, SiteInput
+from monitor.domain.limits import DEFAULT_REMINDERS
+from monitor.domain.paging import PagingPolicy
 from monitor.metrics import Metrics, QuietLog
 from monitor.mqtt import MqttLink
+from monitor.paging.desk import PagerDesk
+from monitor.paging.dispatch import Attempt, build_routes
 from monitor.pipeline.intake import Intake, Result
 from monitor.pipeline.router import Outcome
 from monitor.record import (
@@ -48,7 +53,7 @@ from monitor.record.base import (
 )
 from monitor.record.spill import Spill
 from monitor.settings import Settings
-from monitor.wire.outbound import Outgoing, RecordStatusOut, ServiceStatusOut
+from monitor.wire.outbound import Outgoing, PagingHealthOut, RecordStatusOut, ServiceStatusOut
 from monitor.wire.snapshot import SnapshotError, dump_chair, load_chair
 from monitor.wire.topics import status_topic, subscriptions
 
@@ -56,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SAY_OFFLINE_S = 2.0  # at a stop: for the broker to take `offline`
 RECORD_STOP_S = 4.0  # at a stop: the last attempt to write, then the spill
+FIRST_CONNECTION_S = 30.0  # paging self-tests wait this long for the broker before they start
 
 
 RESTART_CALM_S = 60.0  # a task that ran this long before failing starts its pauses again
@@ -88,8 +94,14 @@ class Service:
         self.site = settings.site
         self.metrics = Metrics()
         self.quiet = QuietLog(log)
+        paging = settings.paging_setup()
+        self.policy = PagingPolicy(paging[0]) if paging is not None else None
         self.clinic = Clinic(
-            limits=settings.clinic_limits(), chairs=settings.chairs, max_chairs=settings.max_chairs
+            limits=settings.clinic_limits(),
+            chairs=settings.chairs,
+            max_chairs=settings.max_chairs,
+            policies=[self.policy] if self.policy is not None else [],
+            reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
         )
         self.recorder: Recorder = _open_record(settings.db)
         self.writer = Writer(self.recorder, spill=Spill(spill_path(settings.db)))
@@ -106,6 +118,7 @@ class Service:
             heartbeat_s=settings.heartbeat_s,
             snapshot_s=settings.snapshot_s,
             dump=dump_chair,
+            paging=self.policy.status if self.policy is not None else None,
         )
         client_id = settings.client_id or f"infusion-monitor-{settings.site}-{secrets.token_hex(3)}"
         self.link = MqttLink(
@@ -117,11 +130,19 @@ class Service:
             on_connect=self._on_connect,
             meter=self.metrics,
         )
+        self.desk: PagerDesk | None = None
+        if paging is not None:
+            routes = build_routes(paging[1], publish=self.link.publish,
+                                  connected=self.link.connected.is_set, root=settings.root,
+                                  site=settings.site)  # fmt: skip
+            self.desk = PagerDesk(paging[1], routes, feed=self._site_input,
+                                  record=self._page_attempt)  # fmt: skip
         self.station = station if settings.http_address() is not None else None
         self.last_tick: float | None = None
         self._status_at = 0.0
         self._record_failing = False  # as last published
         self._refused_said = 0  # refused chair names, as last published
+        self._paging_said: PagingHealthOut | None = None  # the paging path, as last published
         self._link_task: asyncio.Task[None] | None = None
         self._said_offline = False
         self.http: uvicorn.Server | None = None
@@ -153,6 +174,8 @@ class Service:
                 ]
                 if self.station is not None:
                     running.append(self._kept(tasks, "station", self.station.run))
+                if self.desk is not None:
+                    running.append(self._kept(tasks, "paging-self-test", self._self_tests))
                 http = self._http_task(tasks, listener)
                 await self._stopping.wait()
                 await self._say_offline()
@@ -180,6 +203,9 @@ class Service:
             if self._link_task is not None:
                 self._link_task.cancel()
                 await asyncio.wait({self._link_task}, timeout=1.0)
+            if self.desk is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.desk.close(), 1.0)
             final = self.intake.final_snapshots(time.time())
             await self.writer.stop(final, within_s=RECORD_STOP_S)
 
@@ -278,7 +304,11 @@ class Service:
                 failing = self.writer.failing
                 due = wall - self._status_at >= self.settings.status_every_s
                 refused = len(self.intake.refused_chairs.names)
-                changed = failing != self._record_failing or refused != self._refused_said
+                changed = (
+                    failing != self._record_failing
+                    or refused != self._refused_said
+                    or self._paging_health() != self._paging_said
+                )
                 if (due or changed) and self.link.connected.is_set() and not self._said_offline:
                     # alive (dashboards flag a service that stops saying so), and the record's
                     # state as soon as it changes (stations raise record_failing from it)
@@ -289,10 +319,39 @@ class Service:
             self.last_tick = wall
             await asyncio.sleep(self.settings.tick_s)
 
+    async def _self_tests(self) -> None:
+        """The paging routes' self-tests, from the first connection to the broker on (before
+        it, the MQTT route cannot work and a failure would say nothing new)."""
+        assert self.desk is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.link.connected.wait(), FIRST_CONNECTION_S)
+        await self.desk.run()
+
+    def _site_input(self, item: SiteInput) -> None:
+        """An input of the service's own (what the paging routes did) into the site."""
+        try:
+            self._deliver(self.intake.site_input(item, time.time()))
+        except Exception:
+            log.exception("internal error handling %s", type(item).__name__)
+
+    def _page_attempt(self, attempt: Attempt, chair: str | None) -> None:
+        """Every delivery attempt of a page, in the record with its outcome."""
+        about = self.clinic.chair(chair) if chair is not None and chair in self.clinic else None
+        session = about.session_ref if about is not None else None
+        data = dataclasses.asdict(attempt)
+        entry = EventEntry(self.site, chair or "", session, attempt.ts, "PageAttempt", data)
+        self.writer.offer([entry])
+        if not attempt.ok:
+            log.warning("page %s to %s by %s: attempt %d failed: %s", attempt.page, attempt.pager,
+                        attempt.route, attempt.attempt_no, attempt.detail)  # fmt: skip
+
     def _deliver(self, result: Result) -> None:
-        """Alarms and states out first, then the entries to the record, which never waits."""
+        """Alarms and states out first, then pages, then the entries to the record, which
+        never waits."""
         for message in result.outgoing:
             self.link.publish(message)
+        if self.desk is not None:
+            self.desk.send(result.reports)
         self.metrics.count_reports(result.reports)
         self.writer.offer(result.entries)
         self.metrics.store_depth.set(self.writer.backlog)
@@ -316,11 +375,25 @@ class Service:
         )
         refused = self.intake.refused_chairs
         self._refused_said = len(refused.names)
+        self._paging_said = self._paging_health()
         payload = ServiceStatusOut(
-            ts=wall, state="online", site=self.site, record=record, refused_chairs=refused.latest
-        )
+            ts=wall, state="online", site=self.site, record=record, refused_chairs=refused.latest,
+            paging=self._paging_said,
+        )  # fmt: skip
         topic = status_topic(self.settings.root, self.site)
         return Outgoing(topic, payload.to_json(), retain=True)
+
+    def _paging_health(self) -> PagingHealthOut | None:
+        """The paging path as the policy knows it (`paging_failed` while a route fails)."""
+        if self.policy is None:
+            return None
+        state = self.policy.state
+        if state.paging_failed is None:
+            return PagingHealthOut(state="ok")
+        routes = dict(state.failing_routes)
+        reason = "; ".join(f"{route}: {why}" for route, why in sorted(routes.items()))
+        return PagingHealthOut(state="failing", since=state.paging_failed_at,
+                               reason=reason or None, routes=routes)  # fmt: skip
 
     async def _say_offline(self) -> None:
         """`offline` on the status topic while the link can still send it (a clean disconnect

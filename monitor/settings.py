@@ -21,7 +21,9 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
 from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
+from monitor.domain.paging_config import PagingConfig
 from monitor.layered import ENV_PREFIX, ClinicLink, HttpAddress, SettingsError, load_layered
+from monitor.paging.config import PagingDelivery, parse_paging
 from monitor.record import check_url
 from monitor.wire.topics import check_name
 
@@ -41,6 +43,7 @@ class Settings(ClinicLink):
     dashboard: bool = True
     status_every_s: float = Field(default=2.0, gt=0, le=10)
     metrics_token: str | None = None  # with one, /metrics wants "Authorization: Bearer TOKEN"
+    paging: dict[str, Any] = Field(default_factory=dict)  # the [paging] table (docs/paging.md)
 
     @field_validator("db")
     @classmethod
@@ -57,6 +60,24 @@ class Settings(ClinicLink):
     def _limits(self) -> Settings:
         self.clinic_limits()
         return self
+
+    @model_validator(mode="after")
+    def _paging(self) -> Settings:
+        self.paging_setup()
+        return self
+
+    def paging_setup(self) -> tuple[PagingConfig, PagingDelivery] | None:
+        """The site's paging policy and delivery, or None when it does not page. Refused at
+        start: a chair left uncovered (named), a pager with no route, a route not configured."""
+        if not self.paging:
+            return None
+        try:
+            config = PagingConfig.from_mapping(self.paging)
+            config.check_coverage(self.chairs)
+            delivery = parse_paging(self.paging)
+        except ValueError as exc:
+            raise ValueError(f"paging: {exc}") from None
+        return config, delivery
 
     def clinic_limits(self) -> Limits:
         try:

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.domain.chair import ChairState
-from monitor.domain.clinic import Clinic, InputRefused, Refusal, Report
+from monitor.domain.clinic import Clinic, InputRefused, Refusal, Report, SiteInput
 from monitor.domain.events import CommandRejected, ReadingRejected
 from monitor.domain.vitals import Reading
 from monitor.pipeline.projector import Projector
 from monitor.pipeline.router import Outcome, Refused, Router, chair_of
 from monitor.pipeline.scribe import Scribe
 from monitor.record.base import Entry
-from monitor.wire.outbound import Outgoing, RefusedChairsOut
+from monitor.wire.outbound import Outgoing, Paging, RefusedChairsOut
 from monitor.wire.topics import Inbound
 
 _REFUSAL_OUTCOME = {
@@ -73,10 +73,13 @@ class Intake:
         heartbeat_s: float = 15.0,
         snapshot_s: float = 5.0,
         dump: Callable[[ChairState], str] | None = None,
+        paging: Paging | None = None,
     ) -> None:
         self.clinic, self.site, self.root = clinic, site, root
         self.router = Router(site=site, root=root)
-        self.projector = Projector(clinic, site=site, root=root, heartbeat_s=heartbeat_s)
+        self.projector = Projector(
+            clinic, site=site, root=root, heartbeat_s=heartbeat_s, paging=paging
+        )
         scribe_options = {"dump": dump} if dump is not None else {}
         self.scribe = Scribe(clinic, site=site, snapshot_s=snapshot_s, **scribe_options)
         self.refused_chairs = RefusedChairs()
@@ -110,6 +113,21 @@ class Intake:
             result.entries.append(
                 self.scribe.reading(self.clinic.chair(routed.chair), routed.item, wall)
             )
+        result.entries += self.scribe.reports(reports, wall)
+        result.outgoing += self.projector.message(reports, wall)
+        return result
+
+    def site_input(self, item: SiteInput, wall: float) -> Result:
+        """A site input of the service's own making (a page it could not deliver, a route
+        that works again): through the clinic like a message, with no journal entry (there is
+        no message; its events are recorded)."""
+        reports = self.clinic.handle(None, item, wall=wall)
+        result = Result(reports=reports)
+        for report in reports:
+            for event in report.events:
+                if isinstance(event, InputRefused):
+                    result.outcome = _REFUSAL_OUTCOME[event.refusal]
+                    result.reasons.append(event.reason)
         result.entries += self.scribe.reports(reports, wall)
         result.outgoing += self.projector.message(reports, wall)
         return result

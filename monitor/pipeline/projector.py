@@ -15,9 +15,18 @@ from typing import Any
 
 from monitor.domain.chair import Chair
 from monitor.domain.clinic import Clinic, Report
-from monitor.domain.events import AlarmTransition, ArtefactRecorded, RecoveryUpdate
+from monitor.domain.events import (
+    AlarmTransition,
+    ArtefactRecorded,
+    EscalationEnded,
+    EscalationStepped,
+    PageAnswered,
+    PageSent,
+    RecoveryUpdate,
+)
 from monitor.wire.outbound import (
     Outgoing,
+    Paging,
     ServiceStatusOut,
     alarm_out,
     chair_state,
@@ -25,10 +34,21 @@ from monitor.wire.outbound import (
 )
 from monitor.wire.topics import Outbound, chair_topic, status_topic
 
+PAGING_EVENTS = (PageSent, PageAnswered, EscalationStepped, EscalationEnded)  # of a chair's alarm
+
 
 class Projector:
-    def __init__(self, clinic: Clinic, *, site: str, root: str, heartbeat_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        clinic: Clinic,
+        *,
+        site: str,
+        root: str,
+        heartbeat_s: float = 15.0,
+        paging: Paging | None = None,
+    ) -> None:
         self.clinic, self.site, self.root, self.heartbeat_s = clinic, site, root, heartbeat_s
+        self.paging = paging
         self._published: dict[str, tuple[tuple[Any, ...], float]] = {}  # signature, wall
         self._dirty: set[str] = set()  # chairs with new values not yet published
 
@@ -40,6 +60,7 @@ class Projector:
     def message(self, reports: Sequence[Report], wall: float) -> list[Outgoing]:
         """What one inbound message's reports publish."""
         outgoing = self._events(reports)
+        outgoing += [self.state(chair, wall) for chair in self._paged(reports)]
         for report in reports:
             if report.chair is None or report.chair not in self.clinic:
                 continue  # the site's own, or a chair that was refused: no tile
@@ -52,11 +73,13 @@ class Projector:
     def tick(self, reports: Sequence[Report], wall: float) -> list[Outgoing]:
         """A clock tick's reports, then every chair whose state is due."""
         outgoing = self._events(reports)
+        paged = {chair.name for chair in self._paged(reports)}
         for chair in self.clinic:
             published = self._published.get(chair.name)
             if (
                 published is None
                 or chair.name in self._dirty
+                or chair.name in paged
                 or published[0] != _signature(chair)
                 or wall - published[1] >= self.heartbeat_s
             ):
@@ -70,9 +93,21 @@ class Projector:
     def state(self, chair: Chair, wall: float) -> Outgoing:
         self._published[chair.name] = (_signature(chair), wall)
         self._dirty.discard(chair.name)
-        state = chair_state(chair, site=self.site, wall=wall)
+        state = chair_state(chair, site=self.site, wall=wall, paging=self.paging)
         topic = chair_topic(self.root, self.site, chair.name, Outbound.STATE)
         return Outgoing(topic, state.to_json(), retain=True)
+
+    def _paged(self, reports: Sequence[Report]) -> list[Chair]:
+        """Chairs whose alarms' paging changed (a page sent or answered, an escalation's step
+        or end): their state goes out at once, so stations show it."""
+        names = {
+            event.chair
+            for report in reports
+            if report.chair is None
+            for event in report.events
+            if isinstance(event, PAGING_EVENTS) and event.chair in self.clinic
+        }
+        return [self.clinic.chair(name) for name in sorted(names)]
 
     def _events(self, reports: Sequence[Report]) -> list[Outgoing]:
         outgoing: list[Outgoing] = []

@@ -179,8 +179,11 @@ class Scribe:
         """The entries of what happened; snapshots of the chairs where it happened."""
         entries: list[Entry] = []
         for report in reports:
-            if report.chair is None or report.chair not in self.clinic:
-                continue  # site refusals are in the journal entry of their message
+            if report.chair is None:
+                entries += self._site(report, wall)
+                continue
+            if report.chair not in self.clinic:
+                continue  # a chair's refusal is in the journal entry of its message
             chair = self.clinic.chair(report.chair)
             events = [e for e in report.events if not isinstance(e, InputRefused)]
             entries += [self._event(chair, event) for event in events]
@@ -190,6 +193,30 @@ class Scribe:
                     entries.append(self._session(chair))
             elif chair.name not in self._snapshot_due:
                 self._snapshot_due[chair.name] = wall + self.snapshot_s
+        return entries
+
+    def _site(self, report: Report, wall: float) -> list[Entry]:
+        """The site's own events (paging: pages, replies, escalations, hand-overs, the
+        technical alarm paging_failed), each with the chair and session it is about if any;
+        a refusal is in the journal entry of its message."""
+        entries: list[Entry] = []
+        for event in report.events:
+            if isinstance(event, InputRefused):
+                continue
+            chair = getattr(event, "chair", None)
+            about = (
+                self.clinic.chair(chair)
+                if isinstance(chair, str) and chair in self.clinic
+                else None
+            )
+            if isinstance(event, AlarmTransition):
+                entries.append(self._alarm(about.name if about else "", event))
+                continue
+            data = dataclasses.asdict(event)
+            session = about.session_ref if about is not None else None
+            entries.append(EventEntry(site=self.site, chair=about.name if about else "",
+                                      session=session, ts=event.ts, type=type(event).__name__,
+                                      data=data))  # fmt: skip
         return entries
 
     def due(self, wall: float) -> list[Entry]:
@@ -220,26 +247,29 @@ class Scribe:
             recovery_status=recovery,
         )
 
+    def _alarm(self, chair: str, event: AlarmTransition) -> AlarmEntry:
+        return AlarmEntry(
+            alarm=event.alarm,
+            site=self.site,
+            chair=chair,
+            session=event.session,
+            ts=event.ts,
+            kind=event.kind,
+            alarm_class=event.alarm_class,
+            priority=event.priority,
+            state=event.state,
+            text=event.text,
+            value=event.value,
+            limit=event.limit,
+            acknowledged_by=event.acknowledged_by,
+            acknowledged_at=event.acknowledged_at,
+            note=event.note,
+            suppressed_by=event.suppressed_by,
+        )
+
     def _event(self, chair: Chair, event: Event) -> Entry:
         if isinstance(event, AlarmTransition):
-            return AlarmEntry(
-                alarm=event.alarm,
-                site=self.site,
-                chair=chair.name,
-                session=event.session,
-                ts=event.ts,
-                kind=event.kind,
-                alarm_class=event.alarm_class,
-                priority=event.priority,
-                state=event.state,
-                text=event.text,
-                value=event.value,
-                limit=event.limit,
-                acknowledged_by=event.acknowledged_by,
-                acknowledged_at=event.acknowledged_at,
-                note=event.note,
-                suppressed_by=event.suppressed_by,
-            )
+            return self._alarm(chair.name, event)
         data = dataclasses.asdict(event)
         session = data.get("session")
         return EventEntry(

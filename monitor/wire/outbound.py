@@ -7,6 +7,7 @@ dashboard or a test validates what it receives with the same classes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -17,6 +18,7 @@ from monitor.domain.alarms import Alarm, as_transition
 from monitor.domain.baseline import compute_baseline
 from monitor.domain.chair import Chair
 from monitor.domain.events import AlarmTransition, RecoveryUpdate
+from monitor.domain.paging import PagingStatus
 from monitor.domain.session import Session
 from monitor.domain.technical import STALE_KIND_OF
 from monitor.wire.payloads import format_event_time, parse_event_time
@@ -146,6 +148,32 @@ class AudioOut(OutboundModel):
     paused_by: str | None = None
 
 
+class PageViewOut(OutboundModel):
+    """v1.3: one page of an alarm's escalation, as a station shows it (a pager's holder, never
+    a patient)."""
+
+    pager: str
+    pager_name: str
+    at: OutTime
+    step: int  # the escalation step that sent it (1-based)
+    answer: Literal["accepted", "declined"] | None
+    answered_at: OutTime | None
+
+
+class PagingOut(OutboundModel):
+    """v1.3: an alarm's paging, for a station to put into words ("paged Kim 0:45 ago, no
+    answer; charge nurse in 0:15", "accepted by Kim")."""
+
+    pages: list[PageViewOut]
+    next_step: int | None  # 1-based; null once the escalation ended
+    next_to: Literal["primary", "charge", "failsafe"] | None
+    next_due: OutTime | None
+    ended: str | None  # why it ended ("accepted by Kim (pager)"); null while it runs
+
+
+Paging = Callable[[str, float], PagingStatus | None]  # an alarm (and the wall time): its paging
+
+
 class ChairStateOut(OutboundModel):
     ts: OutTime
     site: str
@@ -162,6 +190,7 @@ class ChairStateOut(OutboundModel):
     recovery: RecoveryStateOut | None
     audio: AudioOut
     limits: dict[str, float]
+    paging: dict[str, PagingOut] = Field(default_factory=dict)  # v1.3, by alarm id
 
 
 class RecordStatusOut(OutboundModel):
@@ -187,6 +216,17 @@ class RefusedChairsOut(OutboundModel):
     reason: Literal["unknown_chair", "too_many_chairs"]  # why the latest was refused
 
 
+class PagingHealthOut(OutboundModel):
+    """v1.3: whether the site's paging path works (`failing`: a page could not be delivered
+    after its retries, or a route's self-test failed: stations raise the high-priority
+    technical alarm `paging_failed`; the fail-safe group is paged by another route)."""
+
+    state: Literal["ok", "failing"]
+    since: OutTime | None = None
+    reason: str | None = None
+    routes: dict[str, str] = Field(default_factory=dict)  # failing route -> why
+
+
 class ServiceStatusOut(OutboundModel):
     ts: OutTime | None = None
     state: Literal["online", "offline"]
@@ -195,6 +235,7 @@ class ServiceStatusOut(OutboundModel):
     site: str
     record: RecordStatusOut | None = None  # v1.2; null in the Last Will
     refused_chairs: RefusedChairsOut | None = None  # v1.3; null when none was refused
+    paging: PagingHealthOut | None = None  # v1.3; null when the site does not page
 
 
 PageKind = Literal["page", "all_clear", "test"]
@@ -274,8 +315,11 @@ def recovery_out(
     )
 
 
-def chair_state(chair: Chair, *, site: str, wall: float) -> ChairStateOut:
-    """The chair now, as published on its retained `state` topic."""
+def chair_state(
+    chair: Chair, *, site: str, wall: float, paging: Paging | None = None
+) -> ChairStateOut:
+    """The chair now, as published on its retained `state` topic (`paging`: where the alarms'
+    paging is kept, when the site pages)."""
     now = chair.clinical_now(wall)
     state, session = chair.state, chair.session
     patient = session.patient if session else None
@@ -300,7 +344,45 @@ def chair_state(chair: Chair, *, site: str, wall: float) -> ChairStateOut:
             paused_by=state.audio_paused_by,
         ),
         limits=chair.limits.as_dict(),
+        paging=_paging(alarms, paging, wall),
     )
+
+
+def _paging(alarms: Sequence[Alarm], paging: Paging | None, wall: float) -> dict[str, PagingOut]:
+    if paging is None:
+        return {}
+    shown: dict[str, PagingOut] = {}
+    for alarm in alarms:
+        status = paging(alarm.id, wall)
+        if status is None:
+            continue
+        pages = [
+            PageViewOut(
+                pager=p.pager,
+                pager_name=p.pager_name,
+                at=p.at,
+                step=p.step,
+                answer=_answer(p.answer),
+                answered_at=p.answered_at,
+            )
+            for p in status.pages
+        ]
+        shown[alarm.id] = PagingOut(
+            pages=pages,
+            next_step=status.next_step,
+            next_to=status.next_to.value if status.next_to is not None else None,
+            next_due=status.next_due,
+            ended=status.ended,
+        )
+    return shown
+
+
+def _answer(answer: str | None) -> Literal["accepted", "declined"] | None:
+    if answer == "accepted":
+        return "accepted"
+    if answer == "declined":
+        return "declined"
+    return None
 
 
 def _vitals(chair: Chair, *, now: float) -> dict[str, VitalOut]:

@@ -98,6 +98,9 @@ SCHEMA_OF: dict[type[BaseModel], str] = {
     outbound.ServiceStatusOut: "ServiceStatus",
     outbound.RecordStatusOut: "RecordStatus",
     outbound.RefusedChairsOut: "RefusedChairs",
+    outbound.PagingHealthOut: "PagingHealth",
+    outbound.PagingOut: "Paging",
+    outbound.PageViewOut: "PageView",
     outbound.PageOut: "Page",
 }
 INBOUND_MODELS = [m for m in SCHEMA_OF if m.__module__ == payloads.__name__]

@@ -211,8 +211,9 @@ def test_the_link_message_reads_as_it_always_did(
     message = json.dumps(hub.link(1000.0 + seen_ago))
 
     assert message == json.dumps(
-        {"type": "link", "broker": False, "service": service, "detail": detail, "record": None}
-    )
+        {"type": "link", "broker": False, "service": service, "detail": detail, "record": None,
+         "refused_chairs": None, "paging": None}
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("state", ["rebooting", 1, None, ["online"]])

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -261,10 +262,11 @@ async def test_a_failing_record_is_retried_for_ever_nothing_is_given_up(tmp_path
                     spill=Spill(f"{tmp_path}/r.spill.jsonl"))  # fmt: skip
     writer.offer(messages(4))
     running = asyncio.create_task(writer.run())
-    for _ in range(1000):
-        await asyncio.sleep(0)
-        if writer.failing:
+    deadline = time.monotonic() + 10  # the write fails in its thread: wait for it, however busy
+    for _ in range(1_000_000):
+        if writer.failing or time.monotonic() > deadline:
             break
+        await asyncio.sleep(0.001)
     assert writer.failing
     assert writer.failing_since is not None
     writer.offer(messages(6, start=4))  # failing: straight to the spill

@@ -1042,6 +1042,7 @@ def test_service_status_and_its_last_will() -> None:
         "site": "north",
         "record": None,
         "refused_chairs": None,
+        "paging": None,
     }
     assert json.loads(will.to_json())["ts"] is None
     for status in (online, will):

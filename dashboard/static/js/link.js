@@ -3,10 +3,11 @@
 // every 2 s), the broker unreachable, or the monitoring service down. While it is up every tile
 // says STALE and the station sounds the "link lost" pattern instead of the chairs' tones.
 //
-// The same banner carries the station-wide technical alarm `record_failing` (the service cannot
-// write its record). That one does not make the screen untrustworthy: alarms go on, the tiles
-// stay live and sound as usual, and the record alarm sounds at high priority on top of them
-// until a nurse acknowledges it at this station (it sounds again if the record fails anew).
+// The same banner carries the station-wide technical alarms `record_failing` (the service cannot
+// write its record) and `paging_failed` (pages may not reach the nurses). Those do not make the
+// screen untrustworthy: alarms go on, the tiles stay live and sound as usual, and each sounds
+// at high priority on top of them until a nurse acknowledges it at this station (it sounds
+// again if it fails anew).
 
 import { failPending } from "./actions.js";
 import { clearChairs } from "./chairs.js";
@@ -47,7 +48,15 @@ function linkProblems(nowMs) {
       since: link.record.since ?? null,
       text: "The monitoring service cannot write its record — alarms go on, the record waits",
       detail: [link.record.reason || "", kept].filter(Boolean).join(" · ") });
-  } else if (service !== "online" && nowMs - station.connectedAt > SERVICE_UNKNOWN_GRACE_MS) {
+  }
+  if (service === "online" && link.paging && link.paging.state === "failing") {
+    problems.push({ code: "paging", short: "paging failed", trusted: true, priority: "high",
+      since: link.paging.since ?? null,
+      text: "Paging is failing — pages may not reach the nurses: watch the screen",
+      detail: link.paging.reason || "" });
+  }
+  if (service !== "online" && service !== "offline" && service !== "silent"
+      && nowMs - station.connectedAt > SERVICE_UNKNOWN_GRACE_MS) {
     problems.push({ code: "service-unknown", short: "monitoring service not heard from",
       text: "No word from the monitoring service — alarms may not be raised",
       detail: (link && link.detail) || "" });
@@ -62,11 +71,12 @@ function reconnectDetail(nowMs) {
   return left > 0 ? `Reconnecting in ${left} s…` : "Reconnecting…";
 }
 
-/** The banner's Acknowledge: silence the record alarm at this station until it fails anew. */
+/** The banner's Acknowledge: silence the station-wide technical alarms sounding (the record
+ * failing, paging failing) at this station, each until it fails anew. */
 export function acknowledgeTechnical() {
-  const problem = soundingTechnical();
-  if (problem === null) return;
-  station.acknowledged = ackKey(problem);
+  for (const problem of station.problems) {
+    if (problem.priority) station.acknowledged.add(ackKey(problem));
+  }
   updateLink(true);
 }
 

@@ -20,7 +20,7 @@ export const station = {
   nextId: 1,
   pending: new Map(), // action id -> {chair, key, label, timer}
   problems: [], // the banner's problems: what makes the screen untrustworthy, record_failing
-  acknowledged: null, // the station-wide technical alarm acknowledged here (see ackKey)
+  acknowledged: new Set(), // the station-wide technical alarms acknowledged here (ackKey)
   sound: { ctx: null, current: "none", nextAt: 0, bursts: [] },
   confirming: { onYes: null, timer: null }, // the open confirmation question
   admitting: { onAdmit: null }, // the open admit dialog
@@ -39,7 +39,7 @@ export function untrusted() {
 
 /** The station-wide technical alarm sounding now (not acknowledged here), or null. */
 export function soundingTechnical() {
-  return station.problems.find((p) => p.priority && station.acknowledged !== ackKey(p)) ?? null;
+  return station.problems.find((p) => p.priority && !station.acknowledged.has(ackKey(p))) ?? null;
 }
 
 /** One failure of one kind: a record that fails again after writing is a new alarm. */
