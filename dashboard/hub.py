@@ -37,6 +37,7 @@ from monitor.wire.address import BrokerAddress
 from monitor.wire.outbound import (
     AlarmOut,
     ChairStateOut,
+    CoverageOut,
     OutboundModel,
     Outgoing,
     PagingHealthOut,
@@ -45,8 +46,8 @@ from monitor.wire.outbound import (
     RefusedChairsOut,
     ServiceStatusOut,
 )
-from monitor.wire.payloads import PayloadError, parse_event_time, validate
-from monitor.wire.topics import Inbound, check_name, status_topic
+from monitor.wire.payloads import PayloadError, format_event_time, parse_event_time, validate
+from monitor.wire.topics import Inbound, check_name, coverage_topic, status_topic
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class MessageKind(StrEnum):
     CHAIR = "chair"
     LINK = "link"
     PING = "ping"
+    COVERAGE = "coverage"  # who covers which chairs (a site that pages)
 
 
 class ServiceState(StrEnum):
@@ -245,6 +247,7 @@ class Hub:
         self.record: RecordStatusOut | None = None  # the service's record, as it says
         self.refused_chairs: RefusedChairsOut | None = None  # chairs it refused, as it says
         self.paging: PagingHealthOut | None = None  # its paging path, as it says
+        self.coverage: dict[str, Any] | None = None  # who covers which chairs, as it says
         base = f"{root}/{site}"
         self.broker_link = MqttLink(
             broker,
@@ -252,6 +255,7 @@ class Hub:
             subscriptions=[
                 *(f"{base}/chair/+/{leaf}" for leaf in ("state", "alarm", "recovery")),
                 status_topic(root, site),
+                coverage_topic(root, site),
             ],
             on_message=self._message,
             on_change=lambda connected: self.announce_link(),
@@ -296,6 +300,8 @@ class Hub:
             return "not a JSON object"
         if topic == status_topic(self.root, self.site):
             return self._status(data, wall)
+        if topic == coverage_topic(self.root, self.site):
+            return self._coverage(data)
         parts = topic.split("/")
         if len(parts) != 5 or parts[:3] != [self.root, self.site, "chair"]:
             return "not a topic the station follows"
@@ -333,6 +339,17 @@ class Hub:
         self.service_seen = wall
         self.announce_link()
         return None
+
+    def _coverage(self, data: dict[str, Any]) -> str | None:
+        checked, reason = _checked(CoverageOut, data, site=self.site, chair=None)
+        if checked is None:
+            return reason
+        self.coverage = data
+        self._broadcast_event(self.coverage_message())
+        return None
+
+    def coverage_message(self) -> dict[str, Any]:
+        return {"type": MessageKind.COVERAGE, "coverage": self.coverage}
 
     # Telling the browsers ----------------------------------------------------------------
 
@@ -384,6 +401,8 @@ class Hub:
         """A new browser: hello, the link, then every chair."""
         viewer.offer_event(json.dumps(hello))
         viewer.offer_event(json.dumps(self.link(time.time())))
+        if self.coverage is not None:
+            viewer.offer_event(json.dumps(self.coverage_message()))
         for chair in sorted(self.chairs):
             message = self.chair_message(chair, time.time())
             if message is not None:
@@ -413,6 +432,20 @@ class Hub:
             raise ValueError("the dashboard cannot reach the broker: nothing was sent")
         topic = f"{self.root}/{self.site}/chair/{chair}/{kind.value}"
         self.broker_link.publish(Outgoing(topic, body))
+
+    async def hand_over(self, pager: str, to: str, by: str) -> None:
+        """Publish a nurse's hand-over of pager `pager`'s chairs to pager `to`; ValueError with
+        the reason when it cannot go."""
+        check_name(pager, "pager")
+        body = json.dumps({"ts": format_event_time(time.time()), "to": to, "by": by},
+                          separators=(",", ":")).encode()  # fmt: skip
+        try:
+            validate(Inbound.HANDOVER, body)
+        except PayloadError as exc:
+            raise ValueError(str(exc)) from None
+        if not self.broker_connected:
+            raise ValueError("the dashboard cannot reach the broker: nothing was sent")
+        self.broker_link.publish(Outgoing(f"{self.root}/{self.site}/pager/{pager}/handover", body))
 
 
 def _checked(

@@ -279,8 +279,12 @@ async def _act(dashboard: Dashboard, text: str, user: User) -> dict[str, Any]:
         ident = action.get("id")
         if not user.role.may_act:
             raise ValueError(f"a {user.role.value} may look but not act")
-        chair, kind, payload = command_for(action, user=user.name, now=time.time())
-        await dashboard.hub.command(chair, kind, payload)
+        if action.get("action") == "hand_over":
+            pager, to = str(action.get("pager", "")), str(action.get("to", ""))
+            await dashboard.hub.hand_over(pager, to, user.name)
+        else:
+            chair, kind, payload = command_for(action, user=user.name, now=time.time())
+            await dashboard.hub.command(chair, kind, payload)
     except (ValueError, TypeError, KeyError) as exc:
         return {"type": "result", "id": ident, "ok": False, "error": str(exc)}
     return {"type": "result", "id": ident, "ok": True}

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from monitor.domain.chair import ChairState
 from monitor.domain.clinic import Clinic, InputRefused, Refusal, Report, SiteInput
 from monitor.domain.events import CommandRejected, ReadingRejected
+from monitor.domain.paging import PagingPolicy
 from monitor.domain.vitals import Reading
 from monitor.pipeline.projector import Projector
 from monitor.pipeline.router import Outcome, Refused, Router, chair_of
 from monitor.pipeline.scribe import Scribe
 from monitor.record.base import Entry
-from monitor.wire.outbound import Outgoing, Paging, RefusedChairsOut
+from monitor.wire.outbound import Outgoing, RefusedChairsOut
 from monitor.wire.topics import Inbound
 
 _REFUSAL_OUTCOME = {
@@ -73,7 +74,7 @@ class Intake:
         heartbeat_s: float = 15.0,
         snapshot_s: float = 5.0,
         dump: Callable[[ChairState], str] | None = None,
-        paging: Paging | None = None,
+        paging: PagingPolicy | None = None,
     ) -> None:
         self.clinic, self.site, self.root = clinic, site, root
         self.router = Router(site=site, root=root)

@@ -18,21 +18,24 @@ from monitor.domain.clinic import Clinic, Report
 from monitor.domain.events import (
     AlarmTransition,
     ArtefactRecorded,
+    CoverageChanged,
     EscalationEnded,
     EscalationStepped,
     PageAnswered,
     PageSent,
     RecoveryUpdate,
 )
+from monitor.domain.paging import PagingPolicy
 from monitor.wire.outbound import (
     Outgoing,
     Paging,
     ServiceStatusOut,
     alarm_out,
     chair_state,
+    coverage_out,
     recovery_out,
 )
-from monitor.wire.topics import Outbound, chair_topic, status_topic
+from monitor.wire.topics import Outbound, chair_topic, coverage_topic, status_topic
 
 PAGING_EVENTS = (PageSent, PageAnswered, EscalationStepped, EscalationEnded)  # of a chair's alarm
 
@@ -45,10 +48,11 @@ class Projector:
         site: str,
         root: str,
         heartbeat_s: float = 15.0,
-        paging: Paging | None = None,
+        paging: PagingPolicy | None = None,
     ) -> None:
         self.clinic, self.site, self.root, self.heartbeat_s = clinic, site, root, heartbeat_s
-        self.paging = paging
+        self.policy = paging
+        self.paging: Paging | None = paging.status if paging is not None else None
         self._published: dict[str, tuple[tuple[Any, ...], float]] = {}  # signature, wall
         self._dirty: set[str] = set()  # chairs with new values not yet published
 
@@ -59,7 +63,7 @@ class Projector:
 
     def message(self, reports: Sequence[Report], wall: float) -> list[Outgoing]:
         """What one inbound message's reports publish."""
-        outgoing = self._events(reports)
+        outgoing = self._events(reports) + self._coverage_changed(reports, wall)
         outgoing += [self.state(chair, wall) for chair in self._paged(reports)]
         for report in reports:
             if report.chair is None or report.chair not in self.clinic:
@@ -72,7 +76,7 @@ class Projector:
 
     def tick(self, reports: Sequence[Report], wall: float) -> list[Outgoing]:
         """A clock tick's reports, then every chair whose state is due."""
-        outgoing = self._events(reports)
+        outgoing = self._events(reports) + self._coverage_changed(reports, wall)
         paged = {chair.name for chair in self._paged(reports)}
         for chair in self.clinic:
             published = self._published.get(chair.name)
@@ -87,8 +91,24 @@ class Projector:
         return outgoing
 
     def states(self, wall: float) -> list[Outgoing]:
-        """Every chair's state, as published on (re)connection."""
-        return [self.state(chair, wall) for chair in self.clinic]
+        """Every chair's state (and the paging coverage), as published on (re)connection."""
+        coverage = [self.coverage(wall)] if self.policy is not None else []
+        return [*coverage, *(self.state(chair, wall) for chair in self.clinic)]
+
+    def coverage(self, wall: float) -> Outgoing:
+        """Who covers which chairs (retained; paging sites only)."""
+        assert self.policy is not None
+        out = coverage_out(self.policy, site=self.site, wall=wall)
+        return Outgoing(coverage_topic(self.root, self.site), out.to_json(), retain=True)
+
+    def _coverage_changed(self, reports: Sequence[Report], wall: float) -> list[Outgoing]:
+        changed = any(
+            isinstance(event, CoverageChanged)
+            for report in reports
+            if report.chair is None
+            for event in report.events
+        )
+        return [self.coverage(wall)] if changed and self.policy is not None else []
 
     def state(self, chair: Chair, wall: float) -> Outgoing:
         self._published[chair.name] = (_signature(chair), wall)

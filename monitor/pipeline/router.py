@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from monitor.domain.clinic import SiteInput
 from monitor.domain.commands import Input
-from monitor.wire.payloads import MAX_PAYLOAD_BYTES, PayloadError, decode, decode_reply
+from monitor.wire.payloads import MAX_PAYLOAD_BYTES, PayloadError, decode, decode_pager
 from monitor.wire.topics import Inbound, TopicError, parse_inbound
 
 
@@ -71,7 +71,7 @@ class Router:
             return Refused(Outcome.RETAINED, reason, where.kind)
         try:
             if where.pager is not None:
-                return Routed(where.kind, None, decode_reply(where.pager, payload))
+                return Routed(where.kind, None, decode_pager(where.kind, where.pager, payload))
             return Routed(where.kind, where.chair, decode(where.kind, payload))
         except PayloadError as exc:
             return Refused(Outcome.MALFORMED, str(exc), where.kind)

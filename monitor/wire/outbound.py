@@ -18,7 +18,7 @@ from monitor.domain.alarms import Alarm, as_transition
 from monitor.domain.baseline import compute_baseline
 from monitor.domain.chair import Chair
 from monitor.domain.events import AlarmTransition, RecoveryUpdate
-from monitor.domain.paging import PagingStatus
+from monitor.domain.paging import PagingPolicy, PagingStatus
 from monitor.domain.session import Session
 from monitor.domain.technical import STALE_KIND_OF
 from monitor.wire.payloads import format_event_time, parse_event_time
@@ -225,6 +225,35 @@ class PagingHealthOut(OutboundModel):
     since: OutTime | None = None
     reason: str | None = None
     routes: dict[str, str] = Field(default_factory=dict)  # failing route -> why
+
+
+class PagerOut(OutboundModel):
+    id: str
+    name: str
+    role: Literal["nurse", "charge", "failsafe"]
+
+
+class CoverageOut(OutboundModel):
+    """v1.3, retained on `monitor/coverage`: who covers which chairs now. A chair not in
+    `primary` is covered by `default`; every chair's alarms go on to `charge`, then to every
+    pager of `failsafe`."""
+
+    ts: OutTime
+    site: str
+    pagers: list[PagerOut]
+    primary: dict[str, str]  # chair -> pager
+    default: str | None
+    charge: str
+    failsafe: list[str]
+
+
+def coverage_out(policy: PagingPolicy, *, site: str, wall: float) -> CoverageOut:
+    coverage = policy.state.coverage
+    pagers = [PagerOut(id=p.id, name=p.name, role=p.role.value) for p in policy.config.pagers]
+    return CoverageOut(
+        ts=wall, site=site, pagers=pagers, primary=dict(coverage.primary),
+        default=coverage.default, charge=coverage.charge, failsafe=list(coverage.failsafe),
+    )  # fmt: skip
 
 
 class ServiceStatusOut(OutboundModel):

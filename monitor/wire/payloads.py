@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.domain.clinic import PagerAnswer
+from monitor.domain.clinic import HandOver, PagerAnswer, SiteInput
 from monitor.domain.commands import (
     Acknowledge,
     Admit,
@@ -274,6 +274,17 @@ class PagerReplyIn(InboundModel):
         return PagerAnswer(self.ts, pager, self.page, self.reply == "accept")
 
 
+class HandOverIn(InboundModel):
+    """v1.3: the holder of the topic's pager hands her chairs (and roles) to pager `to`."""
+
+    ts: EventTime
+    to: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    by: Label
+
+    def to_hand_over(self, pager: str) -> HandOver:
+        return HandOver(self.ts, pager, self.to, self.by)
+
+
 SessionCommandIn = Annotated[AdmitIn | DischargeIn, Field(discriminator="command")]
 ChairCommandIn = Annotated[AcknowledgeIn | PauseAudioIn, Field(discriminator="command")]
 
@@ -284,6 +295,7 @@ _ADAPTERS: dict[Inbound, TypeAdapter[Any]] = {
     Inbound.SESSION: TypeAdapter(SessionCommandIn),
     Inbound.COMMAND: TypeAdapter(ChairCommandIn),
     Inbound.PAGER_REPLY: TypeAdapter(PagerReplyIn),
+    Inbound.HANDOVER: TypeAdapter(HandOverIn),
 }
 _BARE_DEVICE_STATES = {b"online", b"offline", b'"online"', b'"offline"'}
 
@@ -317,6 +329,15 @@ def decode_reply(pager: str, payload: bytes) -> PagerAnswer:
     model = validate(Inbound.PAGER_REPLY, payload)
     assert isinstance(model, PagerReplyIn)  # what the adapter for PAGER_REPLY validates to
     return model.to_answer(pager)
+
+
+def decode_pager(kind: Inbound, pager: str, payload: bytes) -> SiteInput:
+    """A message on a pager's topic (a reply, a hand-over) as the site's input."""
+    if kind is Inbound.HANDOVER:
+        model = validate(Inbound.HANDOVER, payload)
+        assert isinstance(model, HandOverIn)
+        return model.to_hand_over(pager)
+    return decode_reply(pager, payload)
 
 
 def _explain(exc: ValidationError) -> str:

@@ -1,10 +1,10 @@
 """MQTT topics of contract v1: parsing what comes in, building what goes out. Pure, no network.
 
 {root}/{site}/chair/{chair}/vitals | device | infusion | session | command   (in)
-{root}/{site}/pager/{pager}/reply                                          (in)
+{root}/{site}/pager/{pager}/reply | handover                               (in)
 {root}/{site}/chair/{chair}/state | alarm | recovery                       (out)
 {root}/{site}/pager/{pager}                                                (out)
-{root}/{site}/monitor/status                                               (out)
+{root}/{site}/monitor/status | coverage                                    (out)
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Inbound(StrEnum):
     SESSION = "session"
     COMMAND = "command"
     PAGER_REPLY = "reply"
+    HANDOVER = "handover"  # v1.3: a pager's holder hands her chairs to another pager
 
 
 class Outbound(StrEnum):
@@ -38,6 +39,7 @@ class Outbound(StrEnum):
 
 
 CHAIR_INBOUND = (Inbound.VITALS, Inbound.DEVICE, Inbound.INFUSION, Inbound.SESSION, Inbound.COMMAND)
+PAGER_INBOUND = (Inbound.PAGER_REPLY, Inbound.HANDOVER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,8 @@ def check_root(value: str) -> str:
 def subscriptions(root: str, site: str) -> list[str]:
     """The topic filters the service subscribes to for one site."""
     chair = [f"{root}/{site}/chair/+/{kind.value}" for kind in CHAIR_INBOUND]
-    return [*chair, f"{root}/{site}/pager/+/{Inbound.PAGER_REPLY.value}"]
+    pager = [f"{root}/{site}/pager/+/{kind.value}" for kind in PAGER_INBOUND]
+    return [*chair, *pager]
 
 
 def parse_inbound(topic: str, *, root: str) -> InboundTopic:
@@ -92,8 +95,8 @@ def parse_inbound(topic: str, *, root: str) -> InboundTopic:
         raise TopicError(str(exc)) from None
     if group == "chair" and leaf in {k.value for k in CHAIR_INBOUND}:
         return InboundTopic(site=site, kind=Inbound(leaf), chair=name)
-    if group == "pager" and leaf == Inbound.PAGER_REPLY.value:
-        return InboundTopic(site=site, kind=Inbound.PAGER_REPLY, pager=name)
+    if group == "pager" and leaf in {k.value for k in PAGER_INBOUND}:
+        return InboundTopic(site=site, kind=Inbound(leaf), pager=name)
     raise TopicError(
         f"topic {shown(topic)}: no inbound message {group[:SHOWN_CHARS]}/.../{leaf[:SHOWN_CHARS]}"
         " in contract v1"
@@ -110,3 +113,8 @@ def pager_topic(root: str, site: str, pager: str) -> str:
 
 def status_topic(root: str, site: str) -> str:
     return f"{root}/{site}/monitor/status"
+
+
+def coverage_topic(root: str, site: str) -> str:
+    """v1.3: who covers which chairs (retained, from the service)."""
+    return f"{root}/{site}/monitor/coverage"

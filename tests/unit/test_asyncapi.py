@@ -32,9 +32,11 @@ from monitor.wire import outbound, payloads
 from monitor.wire.payloads import MAX_PAYLOAD_BYTES, validate
 from monitor.wire.topics import (
     CHAIR_INBOUND,
+    PAGER_INBOUND,
     Inbound,
     Outbound,
     chair_topic,
+    coverage_topic,
     pager_topic,
     parse_inbound,
     status_topic,
@@ -58,6 +60,7 @@ def _contract_topics() -> dict[str, str]:
     outbound_ = {chair_topic(ROOT, "{site}", "{chair}", kind): "out" for kind in Outbound}
     outbound_[pager_topic(ROOT, "{site}", "{pager}")] = "out"
     outbound_[status_topic(ROOT, "{site}")] = "out"
+    outbound_[coverage_topic(ROOT, "{site}")] = "out"
     return {**inbound, **outbound_}
 
 
@@ -66,6 +69,7 @@ RETAINED = {
     "clinic/{site}/chair/{chair}/device",
     "clinic/{site}/chair/{chair}/state",
     "clinic/{site}/monitor/status",
+    "clinic/{site}/monitor/coverage",
 }
 OUT_MODELS: dict[str, type[BaseModel]] = {
     chair_topic(ROOT, "{site}", "{chair}", Outbound.STATE): outbound.ChairStateOut,
@@ -73,6 +77,7 @@ OUT_MODELS: dict[str, type[BaseModel]] = {
     chair_topic(ROOT, "{site}", "{chair}", Outbound.RECOVERY): outbound.RecoveryOut,
     pager_topic(ROOT, "{site}", "{pager}"): outbound.PageOut,
     status_topic(ROOT, "{site}"): outbound.ServiceStatusOut,
+    coverage_topic(ROOT, "{site}"): outbound.CoverageOut,
 }
 # Which components/schemas entry documents which model.
 SCHEMA_OF: dict[type[BaseModel], str] = {
@@ -86,6 +91,9 @@ SCHEMA_OF: dict[type[BaseModel], str] = {
     payloads.AcknowledgeIn: "Acknowledge",
     payloads.PauseAudioIn: "PauseAudio",
     payloads.PagerReplyIn: "PagerReply",
+    payloads.HandOverIn: "HandOver",
+    outbound.CoverageOut: "Coverage",
+    outbound.PagerOut: "Pager",
     outbound.AlarmOut: "Alarm",
     outbound.RecoveryOut: "Recovery",
     outbound.ChairStateOut: "ChairState",
@@ -428,7 +436,7 @@ def test_inbound_examples_cover_every_inbound_kind() -> None:
         if direction == "in"
     }
     assert kinds == set(Inbound)
-    assert set(CHAIR_INBOUND) | {Inbound.PAGER_REPLY} == set(Inbound)
+    assert set(CHAIR_INBOUND) | set(PAGER_INBOUND) == set(Inbound)
 
 
 def test_design_reading_example_is_documented_verbatim() -> None:

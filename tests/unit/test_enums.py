@@ -223,7 +223,7 @@ def test_a_service_state_it_does_not_have_reads_as_unknown(state: object) -> Non
 
 def test_the_ping_and_the_message_kinds_are_the_strings_the_browser_reads() -> None:
     assert PING == '{"type":"ping"}'
-    assert [k.value for k in MessageKind] == ["alarm", "chair", "link", "ping"]
+    assert [k.value for k in MessageKind] == ["alarm", "chair", "link", "ping", "coverage"]
 
 
 class _Socket:

@@ -198,6 +198,7 @@ def test_subscriptions_are_one_filter_per_inbound_kind() -> None:
         "clinic/north/chair/+/session",
         "clinic/north/chair/+/command",
         "clinic/north/pager/+/reply",
+        "clinic/north/pager/+/handover",
     ]
     assert subscriptions("acme/clinics", "s1")[0] == "acme/clinics/s1/chair/+/vitals"
 

@@ -155,3 +155,43 @@ def test_the_tally_of_refused_chairs_stops_growing_at_its_cap_and_still_counts_m
     assert tally is not None
     assert (tally.chairs, tally.messages, tally.reason) == (3, 5, "too_many_chairs")
     assert len(intake.refused_chairs.names) == 3
+
+
+def _paging_intake() -> Intake:
+    from monitor.domain.paging import PagingPolicy
+    from monitor.domain.paging_config import PagingConfig
+
+    config = PagingConfig.from_mapping({
+        "pagers": [{"id": "p01", "name": "Kim"}, {"id": "p02", "name": "Lee"},
+                   {"id": "p03", "name": "Sam", "role": "charge"}],
+        "coverage": {"charge": "p03", "failsafe": ["p03"], "primary": {"c01": "p01"},
+                     "default": "p02"},
+    })  # fmt: skip
+    policy = PagingPolicy(config)
+    return Intake(Clinic(policies=[policy]), site="north", root="clinic", paging=policy)
+
+
+def test_a_hand_over_moves_the_chairs_and_publishes_the_new_coverage_retained() -> None:
+    intake = _paging_intake()
+    first = json.loads(intake.states(T0)[0].payload)
+    body = json.dumps({"ts": T0, "to": "p02", "by": "nurse.kim"}).encode()
+
+    result = intake.message("clinic/north/pager/p01/handover", body, T0 + 1)
+
+    assert (result.outcome, result.kind) == (Outcome.ACCEPTED, Inbound.HANDOVER)
+    [coverage] = [m for m in result.outgoing if m.topic == "clinic/north/monitor/coverage"]
+    assert coverage.retain
+    assert first["primary"] == {"c01": "p01"}
+    assert json.loads(coverage.payload)["primary"] == {"c01": "p02"}
+    assert [e.type for e in result.entries if getattr(e, "type", None)] == ["CoverageChanged"]
+
+
+def test_a_hand_over_to_a_pager_the_site_does_not_have_is_refused_with_its_reason() -> None:
+    intake = _paging_intake()
+    body = json.dumps({"ts": T0, "to": "p99", "by": "nurse.kim"}).encode()
+
+    result = intake.message("clinic/north/pager/p01/handover", body, T0)
+
+    assert result.outcome is Outcome.UNMATCHED
+    assert "p99" in result.reasons[0]
+    assert not [m for m in result.outgoing if m.topic.endswith("/coverage")]
