@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import io
 import logging
 import os
 import signal
@@ -34,7 +35,8 @@ from monitor.record.chart import session_chart
 from monitor.record.logins import RecordedLogins
 from monitor.replay import JournalError, describe, read_journal, replay
 from monitor.settings import Settings, SettingsError, load_settings
-from simulators.clinic import clinic_messages
+from simulators.clinic import clinic_messages, demo_paging
+from simulators.pager import PagerRule, RuleKind, run_pagers
 from simulators.publish import publish
 from simulators.story import Address
 
@@ -221,6 +223,7 @@ def _demo(args: argparse.Namespace) -> int:
         http=args.http,
         users=demo_users(DEMO_LOGINS),
         max_chairs=max(args.chairs, DEFAULT_MAX_CHAIRS),
+        paging=demo_paging(args.chairs),
     )
     _logging(args.log_level)
     return asyncio.run(_run_demo(settings, args, own_broker=args.broker is None))
@@ -267,12 +270,30 @@ async def _run_demo(settings: Settings, args: argparse.Namespace, *, own_broker:
                 ),
                 name="simulated-clinic",
             )  # fmt: skip
+            # The nurses carrying the pagers answer like people on a shift: most accept within
+            # 20-90 s, some decline, some never answer (escalation and all-clears show).
+            pagers = tasks.create_task(
+                run_pagers(broker=address, root=settings.root, site=settings.site, pagers=None,
+                           rule=PagerRule(RuleKind.HUMAN, float(args.seed)), out=_PagerLog()),
+                name="simulated-pagers",
+            )  # fmt: skip
             await service_task
             clinic.cancel()
+            pagers.cancel()
     finally:
         if broker is not None:
             await broker.stop()
     return 0
+
+
+class _PagerLog(io.StringIO):
+    """The simulated pagers' screens, as log lines (the demo's terminal stays readable)."""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                log.info("pager: %s", line.strip())
+        return len(text)
 
 
 def _replay(args: argparse.Namespace) -> int:

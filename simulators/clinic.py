@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,29 @@ TURNOVER_S = (600.0, 1200.0)
 
 def chair_names(count: int) -> list[str]:
     return [f"c{index:02d}" for index in range(1, count + 1)]
+
+
+def demo_paging(chairs: int) -> dict[str, Any]:
+    """The simulated clinic's pagers (the `[paging]` table): two nurses sharing the chairs,
+    a charge nurse, and the front desk as the fail-safe group with the charge nurse; the
+    default escalation (docs/paging.md). Chairs past the list (none in the demo) go to Kim."""
+    names = chair_names(chairs)
+    half = (len(names) + 1) // 2
+    primary = {chair: "p01" for chair in names[:half]} | {chair: "p02" for chair in names[half:]}
+    return {
+        "pagers": [
+            {"id": "p01", "name": "Kim", "role": "nurse"},
+            {"id": "p02", "name": "Lee", "role": "nurse"},
+            {"id": "p03", "name": "Sam", "role": "charge"},
+            {"id": "p04", "name": "Front desk", "role": "failsafe"},
+        ],
+        "coverage": {
+            "primary": primary,
+            "default": "p01",
+            "charge": "p03",
+            "failsafe": ["p04", "p03"],
+        },
+    }
 
 
 def pick_scenario(rng: np.random.Generator, scenarios: dict[str, Scenario]) -> Scenario:
