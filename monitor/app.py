@@ -118,7 +118,7 @@ class Service:
             heartbeat_s=settings.heartbeat_s,
             snapshot_s=settings.snapshot_s,
             dump=dump_chair,
-            paging=self.policy.status if self.policy is not None else None,
+            paging=self.policy,
         )
         client_id = settings.client_id or f"infusion-monitor-{settings.site}-{secrets.token_hex(3)}"
         self.link = MqttLink(
@@ -465,6 +465,8 @@ class Service:
                 self._keep_unreadable(snapshot, "an internal error while restoring")
         if restored:
             log.info("restored %d chairs from the store: %s", len(restored), ", ".join(restored))
+            if self.policy is not None:
+                self._deliver(self.intake.resume(time.time()))
 
     def _keep_unreadable(self, snapshot: SnapshotEntry, reason: str) -> None:
         """Keep a snapshot that could not be read, before its chair's next one replaces it."""

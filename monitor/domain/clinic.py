@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from monitor.domain.alarms import as_transition
 from monitor.domain.chair import Chair, ChairState
 from monitor.domain.commands import Input
 from monitor.domain.events import Event
@@ -186,6 +187,18 @@ class Clinic:
         for policy in self.policies:
             reports += policy.tick(wall=wall)
         return reports
+
+    def resume(self, wall: float) -> list[Report]:
+        """After the chairs were restored: show each policy the alarms standing at every chair,
+        as if just seen, so an alarm nobody had answered before a restart escalates again from
+        its first step, counted from the restart. What the policies answer comes back."""
+        standing = [
+            Report(
+                chair.name, [as_transition(alarm) for alarm in chair.state.board.alarms.values()]
+            )
+            for chair in self
+        ]
+        return self._observed([report for report in standing if report.events], wall)
 
     def restore(self, state: ChairState) -> Chair:
         """Put back a chair from its snapshot (after a restart)."""

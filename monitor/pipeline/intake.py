@@ -133,6 +133,14 @@ class Intake:
         result.outgoing += self.projector.message(reports, wall)
         return result
 
+    def resume(self, wall: float) -> Result:
+        """After a restore: the site policies pick up the alarms standing (paging goes on)."""
+        reports = self.clinic.resume(wall)
+        result = Result(reports=reports)
+        result.entries += self.scribe.reports(reports, wall)
+        result.outgoing += self.projector.message(reports, wall)
+        return result
+
     def tick(self, wall: float) -> Result:
         """Let wall time act on the site: what changed goes out, snapshots due are taken."""
         reports = self.clinic.tick(wall)

@@ -673,3 +673,33 @@ def test_a_rising_priority_restarts_the_escalation_on_the_higher_chain() -> None
     assert site.paged(warn.alarm) == []
     site.run(90)
     assert site.paged(warn.alarm) == [(90, "kim")]  # 30 s after it rose, not medium's 120 s
+
+
+# After a restart ------------------------------------------------------------------------------
+
+
+def test_an_alarm_standing_at_a_restart_escalates_again_from_step_1_from_the_restart() -> None:
+    before = Site()
+    alarm = before.high_alarm()
+    before.run(10)
+    snapshot = copy.deepcopy(before.clinic.chair("c01").state)  # what the record kept
+
+    after = Site()  # the service started again: a new policy knows no escalation
+    after.clinic.restore(snapshot)
+    after.t = 20
+    after.log += after.clinic.resume(after.wall)
+    after.run(49)
+    assert after.paged(alarm) == []
+    after.run(50)  # the first step's 30 s, counted from the restart
+    assert after.paged(alarm) == [(50, "kim")]
+    after.run(110)
+    assert after.paged(alarm) == [(50, "kim"), (110, "lee")]
+
+
+def test_resuming_with_nothing_standing_shows_the_policy_nothing() -> None:
+    site = Site()
+    site.send("c01", Admit(site.wall, PATIENT))
+    site.read("c01", sbp=120, dbp=80, hr=70, spo2=98)
+
+    assert site.clinic.resume(site.wall) == []
+    assert site.policy.state.live == {}
