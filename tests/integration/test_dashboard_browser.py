@@ -1007,3 +1007,38 @@ async def test_chairs_the_service_refuses_are_a_silent_notice_at_the_station(
     assert tone == "none"  # a warning, not an alarm
     await expect(screen.banner).to_be_hidden()
     assert screen.errors == []
+
+
+async def test_paging_that_fails_is_a_sounding_banner_at_the_station_until_it_works_again(
+    station: Station, mosquitto: Mosquitto, browser: Browser
+) -> None:
+    status_topic = f"{ROOT}/{SITE}/monitor/status"
+
+    def status(paging: dict[str, Any]) -> str:
+        return json.dumps({"ts": time.time(), "state": "online", "site": SITE,
+                           "record": {"state": "ok"}, "paging": paging})  # fmt: skip
+
+    failing = {"state": "failing", "since": time.time(), "reason": "webhook: no answer within 5 s",
+               "routes": {"webhook": "no answer within 5 s"}}  # fmt: skip
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="service-status") as client:
+        await client.publish(status_topic, status({"state": "ok"}), qos=1, retain=True)
+        screen = await station_page(browser, station.base)
+        body = screen.page.locator("body")
+        await expect(screen.banner).to_be_hidden(timeout=10_000)
+
+        await client.publish(status_topic, status(failing), qos=1, retain=True)
+        await expect(screen.banner).to_be_visible(timeout=5_000)
+        await expect(screen.banner).to_have_attribute("data-reason", "paging")
+        text = await screen.banner.inner_text()
+        await expect(body).to_have_attribute("data-tone", "high")
+        await expect(body).to_have_attribute("data-link", "ok")  # the tiles stay live
+        await screen.page.locator("#link-warning-ack").click()
+        await expect(body).to_have_attribute("data-tone", "none")
+        await expect(screen.banner).to_be_visible()  # silenced, not gone: paging still fails
+        await client.publish(status_topic, status({"state": "ok"}), qos=1, retain=True)
+        await expect(screen.banner).to_be_hidden(timeout=5_000)
+        await client.publish(status_topic, b"", qos=1, retain=True)
+
+    assert "Paging is failing" in text
+    assert "webhook: no answer within 5 s" in text
+    assert screen.errors == []
