@@ -101,6 +101,50 @@ def test_serve_with_an_unknown_limit_in_the_config_exits_2_naming_it(tmp_path: P
     assert not (tmp_path / "infusion-monitor.db").exists()  # it stopped before opening a store
 
 
+PAGING_TOML = """
+site = "north"
+chairs = ["c01", "c02", "c03"]
+
+[[paging.pagers]]
+id = "p01"
+name = "Kim"
+
+[[paging.pagers]]
+id = "p03"
+name = "Sam"
+role = "charge"
+
+[paging.coverage]
+primary = {{ c01 = "p01"{more} }}
+charge = "p03"
+failsafe = ["p03"]
+"""
+
+
+def test_serve_with_a_chair_nobody_covers_exits_2_naming_every_such_chair(tmp_path: Path) -> None:
+    config = tmp_path / "clinic.toml"
+    config.write_text(PAGING_TOML.format(more=""))
+    result = _serve("--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    assert "chair c02, c03 uncovered" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "infusion-monitor.db").exists()
+
+
+def test_serve_with_a_pager_on_a_route_not_configured_exits_2_naming_the_route(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "clinic.toml"
+    text = PAGING_TOML.format(more=', c02 = "p01", c03 = "p01"')
+    config.write_text(text.replace('name = "Kim"', 'name = "Kim"\nroute = "wctp"\naddress = "555"'))
+    result = _serve("--config", str(config), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    assert "route 'wctp' is not configured" in result.stderr
+    assert "[paging.routes.wctp]" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("line", "shown"),
     [
