@@ -1,6 +1,7 @@
 // What the nurse's clicks on a tile send, and what becomes of it: each action goes out over the
 // websocket with an id, its button waits until the server's result (or the lack of one within
-// RESULT_TIMEOUT_MS), and a failure shows on the chair's tile.
+// RESULT_TIMEOUT_MS), and a failure shows on the chair's tile. An action of no chair (a pager's
+// hand-over, coverage.js) goes the same way and its result goes to its sender.
 
 import { STEP_LABELS } from "./action-row.js";
 import { kindLabel } from "./alarm-kinds.js";
@@ -83,6 +84,21 @@ function send(chair, key, label, body) {
   rerender(chair);
 }
 
+/** Send an action of no chair (a pager's hand-over); `onSettle(ok, error)` gets its result, or
+ * the lack of one within RESULT_TIMEOUT_MS. */
+export function sendAction(body, onSettle) {
+  const socket = station.socket;
+  if (!station.socketOpen || !socket) {
+    onSettle(false, "not connected to the dashboard server, nothing was sent");
+    return;
+  }
+  const id = station.nextId++;
+  const timer = setTimeout(() => settle(id, false, "no answer from the dashboard server"),
+    RESULT_TIMEOUT_MS);
+  station.pending.set(id, { chair: null, key: body.action, label: body.action, timer, onSettle });
+  socket.send(JSON.stringify({ id, ...body }));
+}
+
 export function onResult(message) {
   settle(message.id, message.ok === true, message.error || "refused");
 }
@@ -92,6 +108,10 @@ function settle(id, ok, error) {
   if (!pending) return;
   clearTimeout(pending.timer);
   station.pending.delete(id);
+  if (pending.onSettle) {
+    pending.onSettle(ok, error);
+    return;
+  }
   if (!ok) showTileError(pending.chair, `${pending.label} failed: ${error}`);
   rerender(pending.chair);
 }

@@ -1,11 +1,15 @@
 // A tile's alarm lines, reconciled by alarm id so a line's state survives updates (focus,
 // animation). A relative alarm the service shows under its absolute one (`suppressed_by`) is no
-// line of its own: the absolute alarm's line says "(+ rise over baseline)".
+// line of its own: the absolute alarm's line says "(+ rise over baseline)". An alarm being or
+// once paged has its paging in words across the foot of its line, moved on ten times a second
+// ("paged Kim 0:45 ago, no answer · charge nurse in 0:15": see paging-text.js).
 
 import { kindLabel, PRIORITY_MARKS, underLabel } from "./alarm-kinds.js";
 import { alarmsUnder, alarmTone, NEEDS_ACK, shownAlarms } from "./alarms.js";
 import { el, setData, setText } from "./dom.js";
-import { canAct, isPending } from "./state.js";
+import { pagingWords } from "./paging-text.js";
+import { canAct, isPending, station } from "./state.js";
+import { wallNow } from "./time.js";
 
 export function renderAlarms(entry) {
   const list = entry.tile.alarms;
@@ -36,7 +40,11 @@ function buildAlarmLine(alarm) {
     el("span", { class: "alarm-body" }, part("alarm-text", "text"),
       el("span", { class: "alarm-sub", "data-role": "sub", hidden: "" },
         part("alarm-note", "note"), part("alarm-under", "under"))),
-    part("alarm-flag", "flag"));
+    part("alarm-flag", "flag"),
+    el("div", { class: "paging-line", "data-role": "paging", "data-paging-alarm": alarm.alarm,
+      "data-paging": "none", hidden: "" },
+    part("paging-said", "paging-said"), part("paging-sep", "paging-sep"),
+    part("paging-next", "paging-next")));
   return li;
 }
 
@@ -58,6 +66,29 @@ function updateAlarmLine(entry, li, alarm, under) {
   li.title = [text, note, adds].filter(Boolean).join(" · "); // the whole line when a tile cuts it
   setText(part("flag"), alarmFlag(alarm));
   updateAckButton(entry, li, alarm);
+  updatePaging(entry, li);
+}
+
+/** Every alarm line's paging words, moved on to now (the tiles' tick). */
+export function tickPaging(entry) {
+  for (const li of entry.tile.alarms.children) updatePaging(entry, li);
+}
+
+function updatePaging(entry, li) {
+  const line = li.querySelector('[data-role="paging"]');
+  const all = entry.state.paging;
+  const paging = all && typeof all === "object" && Object.hasOwn(all, li.dataset.alarm)
+    ? all[li.dataset.alarm] : null;
+  line.hidden = !paging;
+  if (!paging) {
+    setData(line, "paging", "none");
+    return;
+  }
+  const words = pagingWords(paging, { chair: entry.name, coverage: station.coverage, now: wallNow() });
+  setData(line, "paging", words.state);
+  setText(line.querySelector('[data-role="paging-said"]'), words.said);
+  setText(line.querySelector('[data-role="paging-sep"]'), words.said && words.next ? " · " : "");
+  setText(line.querySelector('[data-role="paging-next"]'), words.next);
 }
 
 /** The acknowledge button exists only while the alarm waits for one (active or latched). */
@@ -69,7 +100,7 @@ function updateAckButton(entry, li, alarm) {
   }
   if (!button) {
     button = el("button", { type: "button", class: "ack", "data-action": "ack" }, "Ack");
-    li.append(button);
+    li.insertBefore(button, li.querySelector('[data-role="paging"]'));
   }
   button.disabled = isPending(entry.name, `ack:${alarm.alarm}`);
   button.setAttribute("aria-label",

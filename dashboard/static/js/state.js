@@ -18,12 +18,15 @@ export const station = {
   attempt: 0,
   reconnectAt: null,
   nextId: 1,
-  pending: new Map(), // action id -> {chair, key, label, timer}
+  pending: new Map(), // action id -> {chair, key, label, timer, onSettle?}
+  coverage: null, // who covers which chairs (the last "coverage" message); null: the site does not page
+  handOver: null, // the hand-over being chosen or sent: {pager, to, phase, text, timer} (coverage.js)
   problems: [], // the banner's problems: what makes the screen untrustworthy, record_failing
   acknowledged: new Set(), // the station-wide technical alarms acknowledged here (ackKey)
   sound: { ctx: null, current: "none", nextAt: 0, bursts: [] },
   confirming: { onYes: null, timer: null }, // the open confirmation question
   admitting: { onAdmit: null }, // the open admit dialog
+  coveragePanel: { idleTimer: null }, // the open coverage panel closes by itself when left
 };
 
 export const sessionPage = {

@@ -30,6 +30,13 @@ export function timeText(epochS, withSeconds = true) {
   return new Date(epochS * 1000).toLocaleTimeString([], opts);
 }
 
+/** The station's wall clock in epoch seconds: what the service's own times (a page sent, the
+ * next paging step due) are measured against. Stations and the service keep NTP time; a chair's
+ * clinical clock (chairNow) follows its bedside monitor instead, which may be off. */
+export function wallNow() {
+  return Date.now() / 1000;
+}
+
 /** A chair's clinical now: its state's ts when the message came, carried on by local elapsed
  * time (so a chair whose data stopped keeps ageing). */
 export function chairNow(entry) {
