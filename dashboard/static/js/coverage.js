@@ -16,6 +16,9 @@ import { canAct, station } from "./state.js";
 const PANEL_IDLE_MS = 60000;
 const CONFIRM_WAIT_MS = 10000; // a hand-over sent but not in the coverage by then: say so
 const ROLE_WORDS = { nurse: "nurse", charge: "charge nurse", failsafe: "fail-safe" };
+// A hand-over's phases: choosing (the picker open), sending (waiting for the server's result),
+// failed (the picker stays, to try again), sent (waiting for the new coverage), done, unconfirmed.
+const PICKING = ["choosing", "sending", "failed"];
 
 export function onCoverage(message) {
   const coverage = message.coverage;
@@ -122,10 +125,13 @@ function handOverControls(coverage, pager) {
   const status = el("p", { class: "hand-over-status", "data-role": "hand-over-status",
     "data-phase": handOver ? handOver.phase : "none", role: "status" }, handOver ? handOver.text : "");
   const handable = coveredBy(coverage, pager.id).length > 0;
-  if (!handOver || handOver.phase === "done" || handOver.phase === "unconfirmed") {
+  if (!handOver || !PICKING.includes(handOver.phase)) {
     const start = el("button", { type: "button", class: "hand-over", "data-action": "hand-over",
-      disabled: handable ? null : "" }, "Hand over…");
-    return [el("div", { class: "hand-over-row" }, start), status];
+      disabled: handable && !(handOver && handOver.phase === "sent") ? null : "",
+      "aria-label": `Hand over ${pager.name || pager.id}'s chairs…`,
+      title: handable ? null : "Covers no chair to hand over (the fail-safe group stays as it is)",
+    }, "Hand over…");
+    return [start, status];
   }
   const others = coverage.pagers.filter((p) => p.id !== pager.id);
   const pick = el("select", { "data-role": "hand-over-to", "aria-label":
