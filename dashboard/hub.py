@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from monitor.mqtt import MqttLink
+from monitor.quiet import QuietLog
 from monitor.wire.address import BrokerAddress
 from monitor.wire.outbound import (
     AlarmOut,
@@ -218,22 +219,14 @@ class Refusals:
     def __init__(self) -> None:
         self.count = 0
         self.by_topic: dict[str, int] = {}
-        self._logged: dict[str, tuple[float, int]] = {}  # topic -> (when logged, count then)
+        self.quiet = QuietLog(log, every_s=REFUSAL_LOG_EVERY_S, remembered=REFUSAL_TOPICS)
 
     def refuse(self, topic: str, reason: str, wall: float) -> None:
         self.count += 1
-        seen = self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
-        logged_at, then = self._logged.get(topic, (None, 0))
-        if logged_at is not None and wall - logged_at < REFUSAL_LOG_EVERY_S:
-            return
-        if len(self._logged) >= REFUSAL_TOPICS and topic not in self._logged:
-            self._logged.pop(next(iter(self._logged)))
-        if len(self.by_topic) > REFUSAL_TOPICS:
+        if topic not in self.by_topic and len(self.by_topic) >= REFUSAL_TOPICS:
             self.by_topic.pop(next(iter(self.by_topic)))
-        self._logged[topic] = (wall, seen)
-        suppressed = seen - then - 1 if logged_at is not None else 0
-        more = f" ({suppressed} more since the last report)" if suppressed > 0 else ""
-        log.warning("dashboard: refused a message on %s: %s%s", topic, reason, more)
+        self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
+        self.quiet.say(wall, topic, "refused", f"dashboard: refused a message on {topic}: {reason}")
 
 
 class Hub:

@@ -28,12 +28,13 @@ from monitor.api import MAX_TICK_LAG_S, WebStation, create_api
 from monitor.domain.clinic import Clinic, SiteInput
 from monitor.domain.limits import DEFAULT_REMINDERS
 from monitor.domain.paging import PagingPolicy
-from monitor.metrics import Metrics, QuietLog
+from monitor.metrics import Metrics
 from monitor.mqtt import MqttLink
 from monitor.paging.desk import PagerDesk
 from monitor.paging.dispatch import Attempt, build_routes
 from monitor.pipeline.intake import Intake, Result
 from monitor.pipeline.router import Outcome
+from monitor.quiet import QuietLog
 from monitor.record import (
     EventEntry,
     Recorder,
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 SAY_OFFLINE_S = 2.0  # at a stop: for the broker to take `offline`
 RECORD_STOP_S = 4.0  # at a stop: the last attempt to write, then the spill
+QUIET_KINDS = 100  # topics and reasons logged apart in a minute; more share one line
 FIRST_CONNECTION_S = 30.0  # paging self-tests wait this long for the broker before they start
 
 
@@ -93,7 +95,7 @@ class Service:
         self.settings = settings
         self.site = settings.site
         self.metrics = Metrics()
-        self.quiet = QuietLog(log)
+        self.quiet = QuietLog(log, remembered=QUIET_KINDS)
         paging = settings.paging_setup()
         self.policy = PagingPolicy(paging[0]) if paging is not None else None
         self.clinic = Clinic(

@@ -1,20 +1,13 @@
-"""The service's own numbers, for /metrics (Prometheus) and /healthz, and a log that repeats
-itself at most once a minute per topic and reason."""
+"""The service's own numbers, for /metrics (Prometheus) and /healthz."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.domain.clinic import Report
 from monitor.domain.events import AlarmTransition, ArtefactRecorded
-
-SUPPRESS_S = 60.0
-MAX_REMEMBERED = 1000
-LOGGED_TOPIC_CHARS = 200
 
 
 class Metrics:
@@ -87,29 +80,3 @@ class Metrics:
         """Current value of a counter (for /healthz and tests)."""
         sample = counter.labels(*labels) if labels else counter
         return int(sample._value.get())
-
-
-@dataclass
-class QuietLog:
-    """Logs the first occurrence of each (topic, reason class) and then at most once a minute,
-    saying how many were suppressed in between."""
-
-    logger: logging.Logger
-    _last: dict[tuple[str, str], float] = field(default_factory=dict)
-    _suppressed: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    def warning(self, wall: float, *, topic: str, category: str, reason: str) -> None:
-        if len(topic) > LOGGED_TOPIC_CHARS:  # a junk topic of 60,000 characters is not logged whole
-            topic = f"{topic[:LOGGED_TOPIC_CHARS]}... ({len(topic)} characters)"
-        key = (topic, category)
-        if len(self._last) > MAX_REMEMBERED:  # junk topics must not grow this for ever
-            self._last = {k: t for k, t in self._last.items() if wall - t < SUPPRESS_S}
-            self._suppressed = {k: n for k, n in self._suppressed.items() if k in self._last}
-        last = self._last.get(key)
-        if last is not None and wall - last < SUPPRESS_S:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return
-        self._last[key] = wall
-        more = self._suppressed.pop(key, 0)
-        extra = f" ({more} more like this in the last minute)" if more else ""
-        self.logger.warning("%s on %s: %s%s", category, topic, reason, extra)

@@ -33,7 +33,14 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 10.0
 OUTBOX_SIZE = 10_000
-INTAKE_SIZE = 50_000  # about 50 MB at most; beyond it aiomqtt drops, we count
+# The intake: past its high-water mark (messages or bytes of payload and topic) the link stops
+# reading its socket, so the broker holds the rest (its queue limits are set for this: see
+# docs/mosquitto) until the intake is down to half; nothing is dropped here. A pause is short
+# (the intake drains thousands a second), well inside the keepalive. Past INTAKE_SIZE, which
+# only a link that cannot pause reaches, aiomqtt drops and we count.
+INTAKE_HIGH = 5_000
+INTAKE_HIGH_BYTES = 64 * 1024 * 1024
+INTAKE_SIZE = 50_000
 SEND_BATCH = 64
 
 
@@ -144,6 +151,7 @@ class MqttLink:
         client.pending_calls_threshold = SEND_BATCH + 1  # a full batch in flight is by design
         self.connected_since = None
         async with client:
+            _flow_control(client)
             _still_wanted(self)
             for topic in self.subscriptions:
                 await client.subscribe(topic, qos=1)
@@ -227,16 +235,93 @@ def _still_wanted(link: MqttLink) -> None:
         raise asyncio.CancelledError
 
 
-def _bounded_intake(meter: LinkMeter) -> type[asyncio.Queue[Any]]:
-    """aiomqtt's intake queue, bounded; a message it cannot take is counted (aiomqtt logs it)."""
+def _bounded_intake(meter: LinkMeter) -> type[Intake]:
+    """aiomqtt's intake queue, with the link's high-water marks (see INTAKE_HIGH)."""
 
-    class BoundedIntake(asyncio.Queue[Any]):
+    class BoundedIntake(Intake):
         def __init__(self, maxsize: int = 0) -> None:
-            super().__init__(maxsize=maxsize or INTAKE_SIZE)
-
-        def put_nowait(self, item: Any) -> None:
-            if self.full():
-                meter.link_inbound_dropped()
-            super().put_nowait(item)
+            super().__init__(meter, maxsize=maxsize or INTAKE_SIZE)
 
     return BoundedIntake
+
+
+class Intake(asyncio.Queue[Any]):
+    """Messages received and not yet handled, counted in messages and bytes. Past the
+    high-water mark it asks the link to stop reading (`pause`), and once down to half to read
+    again (`resume`); a message it cannot take at all is counted and refused."""
+
+    def __init__(self, meter: LinkMeter, *, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.meter = meter
+        self.bytes = 0
+        self.paused = False
+        self.pause: Callable[[], None] = lambda: None
+        self.resume: Callable[[], None] = lambda: None
+
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            self.meter.link_inbound_dropped()
+            raise asyncio.QueueFull
+        super().put_nowait(item)
+        self.bytes += _size(item)
+        if not self.paused and (self.qsize() >= INTAKE_HIGH or self.bytes >= INTAKE_HIGH_BYTES):
+            self.paused = True
+            self.pause()
+
+    def get_nowait(self) -> Any:
+        item = super().get_nowait()
+        self.bytes -= _size(item)
+        if (
+            self.paused
+            and self.qsize() <= INTAKE_HIGH // 2
+            and self.bytes <= INTAKE_HIGH_BYTES // 2
+        ):
+            self.paused = False
+            self.resume()
+        return item
+
+
+def _flow_control(client: aiomqtt.Client) -> None:
+    """Let the intake pause and resume reading the connection's socket (TCP then holds the
+    broker back, and the broker queues). aiomqtt registers its own reader on the socket; the
+    link takes it over with one that does the same (read, and on an error end the connection)
+    and can be removed and put back."""
+    queue = getattr(client, "_queue", None)
+    found = getattr(client, "_client", None)
+    sock = found.socket() if found is not None else None
+    if not isinstance(queue, Intake) or sock is None:
+        return
+    paho: Any = found
+    loop = asyncio.get_running_loop()
+    fileno = sock.fileno()
+
+    def read() -> None:
+        try:
+            while True:
+                paho.loop_read()
+                pending = getattr(paho.socket(), "pending", None)  # TLS may hold decoded bytes
+                if pending is None or pending() <= 0:
+                    break
+        except Exception as exc:  # a broken connection: end it, as aiomqtt would
+            disconnected = getattr(client, "_disconnected", None)
+            if isinstance(disconnected, asyncio.Future) and not disconnected.done():
+                disconnected.set_exception(exc)
+
+    def pause() -> None:
+        loop.remove_reader(fileno)
+        log.warning("intake at its high-water mark (%d messages, %d bytes): reading the broker "
+                    "again once it is down to half", queue.qsize(), queue.bytes)  # fmt: skip
+
+    def resume() -> None:
+        loop.add_reader(fileno, read)
+
+    loop.remove_reader(fileno)
+    loop.add_reader(fileno, read)
+    queue.pause, queue.resume = pause, resume
+
+
+def _size(message: Any) -> int:
+    """About what a queued message holds: its payload and its topic."""
+    payload = getattr(message, "payload", b"")
+    topic = getattr(message, "topic", "")
+    return (len(payload) if isinstance(payload, bytes | str) else 0) + len(str(topic))

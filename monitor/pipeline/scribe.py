@@ -18,6 +18,7 @@ message, not its payload: `RefusalBudget` keeps the count, with the wall time gi
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from pydantic import TypeAdapter
@@ -64,18 +65,25 @@ class RefusalBudget:
         sources: int = BUDGET_SOURCES,
     ) -> None:
         self.per_window, self.window_s, self.sources = per_window, window_s, sources
-        self._windows: dict[tuple[str, str], tuple[float, int]] = {}  # start, refusals counted
+        # start, refusals counted; oldest window first, so closed ones go from the front at a
+        # constant cost per refusal however many sources a flood brings
+        self._windows: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
 
     def spend(self, source: str, outcome: Outcome, wall: float) -> bool:
         """Count one refusal at `wall`; True while the window still keeps payloads."""
+        while self._windows:
+            oldest, (start, _) = next(iter(self._windows.items()))
+            if self._open(start, wall):
+                break
+            del self._windows[oldest]
         key = (source, outcome.value)
         if key not in self._windows and len(self._windows) >= self.sources:
-            self._windows = {k: w for k, w in self._windows.items() if self._open(w[0], wall)}
-            if len(self._windows) >= self.sources:
-                key = ("*", outcome.value)
+            key = ("*", outcome.value)
         start, count = self._windows.get(key, (wall, 0))
         if not self._open(start, wall):
             start, count = wall, 0
+        if count == 0:
+            self._windows.pop(key, None)  # a new window goes to the back, in start order
         self._windows[key] = (start, count + 1)
         return count < self.per_window
 

@@ -5,7 +5,9 @@ what the service must do now. Each test would have failed on the code the issue 
 - a sequence number the record cannot hold (2^63), a negative one, numbers JSON spells as
   infinity: refused with a reason, the service and its record go on, the next reading alarms;
 - 5,000 junk messages on a 60,000-character chair name and 2,000 refused 60 KiB payloads: the
-  database grows by a line a message, not the payload, and alarms go on;
+  database grows by a line a message, not the payload; memory stays bounded; alarms go on;
+- 10,000 chair names from the wire: at most `max_chairs` chairs, the rest refused and said on
+  the service's status, a real chair still alarms;
 - a patient label with a bidi override or a zero-width space: refused, naming the character;
 - a reading over 4 KiB: kept whole in the journal, so that `replay` gives its alarm again.
 """
@@ -28,6 +30,7 @@ import pytest
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
+from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
 from monitor.pipeline.scribe import (
     REFUSED_GLIMPSE_BYTES,
     REFUSED_PAYLOAD_BYTES,
@@ -84,7 +87,7 @@ async def alarm_within(view: Bus, publish: Any, chair: str, *, within_s: float =
 @contextlib.asynccontextmanager
 async def station_view(port: int) -> AsyncIterator[Bus]:
     """A client that sees only alarms and the service's status: in the flood tests, a client
-    that also took the junk would compete with the service, which runs in this process."""
+    that also took the junk would hold it in this process, whose memory is measured."""
     async with aiomqtt.Client("127.0.0.1", port, identifier="hostile-view",
                               socket_options=NODELAY) as client:  # fmt: skip
         await client.subscribe(f"{ROOT}/{SITE}/chair/+/alarm", qos=1)
@@ -101,7 +104,7 @@ async def station_view(port: int) -> AsyncIterator[Bus]:
 
 def lines_file(path: Path, line: bytes, count: int) -> Path:
     """`count` copies of `line` in a file, one a line, written a line at a time (so that this
-    process, where the service runs, never holds them all)."""
+    process, whose memory is measured, never holds them all)."""
     with path.open("wb") as file:
         for _ in range(count):
             file.write(line + b"\n")
@@ -119,6 +122,38 @@ async def publish_lines(port: int, where: str, lines: Path, client: str) -> None
         )  # fmt: skip
         _, error = await process.communicate()
     assert process.returncode == 0, f"mosquitto_pub failed: {error.decode()}"
+
+
+async def publish_many(port: int, messages: list[tuple[str, bytes]], *, clients: int = 4) -> None:
+    """Messages on many topics, QoS 1, from a few plain clients publishing at once."""
+
+    async def one(n: int, share: list[tuple[str, bytes]]) -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"hostile-{n}",
+                                  max_inflight_messages=200) as client:  # fmt: skip
+            for start in range(0, len(share), 500):
+                chunk = share[start : start + 500]
+                await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in chunk))
+
+    await asyncio.gather(*(one(n, messages[n::clients]) for n in range(clients)))
+
+
+async def retained(port: int, where: str) -> dict[str, Any]:
+    async with aiomqtt.Client("127.0.0.1", port, identifier="hostile-retained") as client:
+        await client.subscribe(where, qos=1)
+        async with asyncio.timeout(5):
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                payload: dict[str, Any] = json.loads(message.payload)
+                return payload
+    raise AssertionError(f"nothing retained on {where}")
+
+
+def rss_bytes() -> int:
+    """This process's resident memory (the service runs in it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 def record_bytes(db: Path) -> int:
@@ -188,7 +223,7 @@ async def test_numbers_the_record_cannot_hold_are_refused_and_the_next_reading_a
     assert not service_task().done()
 
 
-# 2. Junk that would fill the disk ------------------------------------------------------------
+# 2. Junk that would fill the disk and the memory --------------------------------------------
 
 
 LONG_CHAIR = "j" * 60_000  # Mosquitto 2.0 takes a topic this long (MQTT allows 65,535 bytes)
@@ -201,11 +236,9 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
     start_service: StartService, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """The old service stored each junk message whole, topic and all: 5,000 on a chair name of
-    60,000 characters grew the database by 707 MB. Now a refused message is cut (topic to
-    REFUSED_TOPIC_CHARS, payload to REFUSED_PAYLOAD_BYTES, and to a glimpse past
-    REFUSED_WHOLE_PER_MINUTE a minute from one source), so junk costs a journal line each, and
-    every refusal is still recorded with its reason. (What the flood does to the service's memory
-    is not asserted here.)"""
+    60,000 characters grew the database by 707 MB and the RSS to 425 MB. Now a refused message
+    is cut (topic to REFUSED_TOPIC_CHARS, payload to REFUSED_PAYLOAD_BYTES, and to a glimpse past
+    REFUSED_WHOLE_PER_MINUTE a minute from one source), so junk costs a journal line each."""
     db = tmp_path / "audit.db"
     service = await start_service()
     async with station_view(mosquitto.port) as view:
@@ -218,7 +251,7 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
         junk_lines = lines_file(tmp_path / "junk.txt", junk, JUNK_ON_LONG_NAME)
         bad_lines = lines_file(tmp_path / "bad.txt", bad, BAD_PAYLOADS)
         del junk, bad
-        size_before, started = record_bytes(db), time.monotonic()
+        size_before, rss_before, started = record_bytes(db), rss_bytes(), time.monotonic()
         await asyncio.gather(
             publish_lines(mosquitto.port, topic(LONG_CHAIR, "vitals"), junk_lines, "junk-long"),
             publish_lines(mosquitto.port, topic("c02", "vitals"), bad_lines, "junk-60k"),
@@ -230,7 +263,7 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
         )  # fmt: skip
         await until(lambda: service.writer.backlog == 0, within_s=30, what="the record written")
         minutes = (time.monotonic() - started) / 60
-        grown = record_bytes(db) - size_before
+        grown, rss_grown = record_bytes(db) - size_before, rss_bytes() - rss_before
         took = await alarm_within(view, view.publish, "c01")
 
     # What the record may keep of one refused message, by the cuts: its topic (cut, with a note
@@ -246,10 +279,10 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
     # back, not shrunk: up to its autocheckpoint size (1,000 pages of 4 KiB) besides.
     bound = 2 * ((JUNK_ON_LONG_NAME + BAD_PAYLOADS) * per_refusal
                  + whole * REFUSED_PAYLOAD_BYTES) + 1000 * 4096  # fmt: skip
-    # (7,000 refusals x 2,128 bytes + 20 x 1 KiB) x 2 + 4 MB: about 34 MB (this run writes about
-    # 7 MB). Stored whole, as the old code did, they were 5,000 x 61 KB + 2,000 x 60 KiB: about
-    # 430 MB of payload and topic alone (the issue measured 707 MB for the first 5,000).
+    # (7,000 refusals x 2,176 bytes + 20 x 1 KiB) x 2 + 4 MB: about 34.6 MB. Stored whole, as
+    # the old code did, they were 5,000 x 61 KB + 2,000 x 60 KiB: 420 MB.
     assert grown < bound, f"the database grew by {grown:,} bytes (bound {bound:,})"
+    assert rss_grown < 100 * 2**20, f"the RSS grew by {rss_grown / 2**20:.0f} MiB"
 
     long_name = service.recorder.messages(outcome="bad_topic")
     assert len(long_name) == JUNK_ON_LONG_NAME  # every refusal recorded, with its reason
@@ -263,7 +296,59 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
     assert took < ALARM_S
 
 
-# 3. Labels that display as another -------------------------------------------------------------
+# 3. Chair names from the wire ----------------------------------------------------------------
+
+
+JUNK_CHAIRS = 10_000
+
+
+async def test_ten_thousand_chair_names_make_at_most_max_chairs_and_the_status_says_so(
+    start_service: StartService, mosquitto: Mosquitto, bus: Bus
+) -> None:
+    """The old service made a chair of any name (10,000 were created). Now, with no chair list,
+    at most `max_chairs` are made from the wire; the rest are refused as `too_many_chairs`,
+    counted, and said on the service's retained status, for the station to warn."""
+    service = await start_service()
+    assert service.settings.max_chairs == DEFAULT_MAX_CHAIRS == 64
+    await bus.publish(topic("c01", "vitals"), reading(0))  # a real chair, the first one
+    await until(lambda: "c01" in service.clinic, within_s=10, what="c01 made")
+
+    flood = [(topic(f"junk{n:05d}", "vitals"), json.dumps(reading(n)).encode())
+             for n in range(JUNK_CHAIRS)]  # fmt: skip
+    await publish_many(mosquitto.port, flood)
+    refused_expected = JUNK_CHAIRS - (DEFAULT_MAX_CHAIRS - 1)
+    await until(
+        lambda: counted(service, "vitals", "too_many_chairs") == refused_expected,
+        within_s=30, what="the flood taken in",
+    )  # fmt: skip
+    took = await alarm_within(bus, bus.publish, "c01")
+
+    assert len(list(service.clinic)) == DEFAULT_MAX_CHAIRS
+    assert counted(service, "vitals", "accepted") == 1 + (DEFAULT_MAX_CHAIRS - 1) + 1
+    await until(lambda: (service.intake.refused_chairs.latest or None) is not None, within_s=5,
+                what="the tally")  # fmt: skip
+    status = await _status_with_refusals(mosquitto.port, refused_expected)
+    said = status["refused_chairs"]
+    assert said["reason"] == "too_many_chairs"
+    assert said["chairs"] == refused_expected
+    assert said["messages"] == refused_expected
+    assert said["latest"].startswith("junk")
+    assert status["state"] == "online"
+    assert took < ALARM_S
+
+
+async def _status_with_refusals(port: int, count: int) -> dict[str, Any]:
+    """The retained status once it carries `count` refusals (it goes out on the next tick)."""
+    deadline = time.monotonic() + 10
+    while True:
+        status = await retained(port, STATUS)
+        refused = status.get("refused_chairs") or {}
+        if refused.get("messages") == count or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.2)
+
+
+# 5. Labels that display as another -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -273,9 +358,9 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
 async def test_a_patient_label_with_a_bidi_override_or_zero_width_space_is_refused(
     start_service: StartService, bus: Bus, char: str, name: str
 ) -> None:
-    """The old service admitted a patient labelled "P-", U+202E, "2400" (which displays as
-    "P-0042"). Now the admission is refused, sent as JSON's escape or as raw UTF-8, the reason
-    names the character, no session opens, and the chair stays free for the real admission."""
+    """The old service admitted a patient labelled "P-\u202e2400" (shown as "P-0042"). Now the
+    admission is refused, the reason names the character, and the chair stays free for the
+    real admission."""
     service = await start_service()
     chair = "c05"
     hostile = {"ts": T0, "command": "admit", "patient": f"P-{char}2400"}
@@ -306,7 +391,7 @@ async def test_a_patient_label_with_a_bidi_override_or_zero_width_space_is_refus
     assert counted(service, "session", "accepted") == 1
 
 
-# 4. A message over 4 KiB, kept whole and replayed ------------------------------------------------
+# 6. A message over 4 KiB, kept whole and replayed ------------------------------------------------
 
 
 async def test_a_reading_over_4_kib_is_journalled_whole_and_replay_gives_its_alarm(

@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("monitor", "dashboard", "simulators")
 
 DOMAIN, WIRE, ADAPTER, APP, ROOT_LAYER = 0, 1, 2, 3, 4
-NEUTRAL = frozenset({"monitor", "monitor.mqtt", "monitor.layered"})
+NEUTRAL = frozenset({"monitor", "monitor.mqtt", "monitor.layered", "monitor.quiet"})
 LAYERS: dict[str, int] = {
     "monitor": WIRE,  # the package itself: its version
     "monitor.domain": DOMAIN,
     "monitor.wire": WIRE,
     "monitor.mqtt": ADAPTER,
     "monitor.layered": ADAPTER,
+    "monitor.quiet": ADAPTER,
     "monitor.record": ADAPTER,
     "monitor.api": ADAPTER,
     "monitor.metrics": ADAPTER,

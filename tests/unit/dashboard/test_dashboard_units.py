@@ -12,7 +12,7 @@ from test_hub_read_back import a_state
 from dashboard.auth import Accounts, AccountsError, Role, Sessions, User, hash_password
 from dashboard.hub import VIEWER_EVENTS, Hub, Viewer
 from dashboard.web import command_for
-from monitor.metrics import MAX_REMEMBERED, QuietLog
+from monitor.quiet import MAX_REMEMBERED, QuietLog
 from monitor.wire.address import parse_broker_url
 from monitor.wire.payloads import validate
 from monitor.wire.topics import Inbound
@@ -195,5 +195,5 @@ def test_the_quiet_log_does_not_grow_for_ever_on_junk_topics(
         for n in range(MAX_REMEMBERED * 3):
             quiet.warning(float(n * 100), topic=f"junk/{n}", category="bad_topic", reason="x")
 
-    assert len(quiet._last) <= MAX_REMEMBERED + 1
+    assert len(quiet) <= MAX_REMEMBERED + 1
     assert len(caplog.records) == MAX_REMEMBERED * 3
