@@ -5,7 +5,8 @@ A journal is JSON Lines, one inbound message per line, in arrival order:
     {"received": 1795256102.0, "topic": "clinic/north/chair/c01/vitals", "payload": {...}}
 
 `received` is the wall time it arrived (epoch seconds); `payload` is the JSON payload as an object
-or as the raw text. The service's record holds the same journal, so
+or as the raw text; `"retained": true` (or the record's `"outcome": "retained"`) marks a message
+the broker delivered from its store, which the service refuses (so does the replay). The service's record holds the same journal, so
 `infusion-monitor replay sqlite:///audit.db` replays what a service saw. Wall time is simulated
 with a tick every `tick_s` between messages, as the service ticks, so the same journal gives the
 same alarms, ids included, every time.
@@ -14,15 +15,19 @@ same alarms, ids included, every time.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.domain.clinic import Clinic
+from monitor.domain.clinic import Clinic, Report
+from monitor.domain.events import PageSent
+from monitor.domain.limits import DEFAULT_REMINDERS
+from monitor.domain.paging import PagingPolicy
 from monitor.pipeline.intake import Intake
 from monitor.record import open_recorder
 from monitor.settings import Settings
-from monitor.wire.outbound import AlarmOut, Outgoing
+from monitor.wire.outbound import AlarmOut, Outgoing, PageOut
+from monitor.wire.topics import pager_topic
 
 # Beyond this gap between two messages, ticks are spaced out: nothing in the core needs finer
 # time than its delays when no message arrives.
@@ -40,7 +45,7 @@ def read_journal(source: str) -> Iterator[dict[str, Any]]:
         try:
             for entry in recorder.journal():
                 yield {"received": entry.received_at, "topic": entry.topic,
-                       "payload": entry.payload}  # fmt: skip
+                       "payload": entry.payload, "outcome": entry.outcome}  # fmt: skip
         finally:
             recorder.close()
         return
@@ -68,27 +73,55 @@ def replay(entries: Iterable[dict[str, Any]], settings: Settings) -> list[AlarmO
 
 
 def replay_outgoing(entries: Iterable[dict[str, Any]], settings: Settings) -> list[Outgoing]:
-    """Run `entries` through a fresh core; return everything the service would publish."""
-    intake = Intake(
-        Clinic(
-            limits=settings.clinic_limits(), chairs=settings.chairs, max_chairs=settings.max_chairs
-        ),
-        site=settings.site,
-        root=settings.root,
+    """Run `entries` through a fresh core; return everything the service would publish, its
+    pages included (with the settings' `[paging]`, the same journal gives the same pages; what
+    the delivery routes did is not in a journal, so a page the live service could not deliver
+    is not replayed as such)."""
+    paging = settings.paging_setup()
+    policy = PagingPolicy(paging[0]) if paging is not None else None
+    clinic = Clinic(
+        limits=settings.clinic_limits(),
+        chairs=settings.chairs,
+        max_chairs=settings.max_chairs,
+        policies=[policy] if policy is not None else [],
+        reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
     )
+    intake = Intake(clinic, site=settings.site, root=settings.root, paging=policy)
     outgoing: list[Outgoing] = []
     last_tick: float | None = None
     for entry in entries:
         wall = float(entry["received"])
-        last_tick = _tick_until(intake, last_tick, wall, settings.tick_s, outgoing)
+        last_tick = _tick_until(intake, last_tick, wall, settings.tick_s, outgoing, settings)
         payload = entry["payload"]
         raw = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        outgoing += intake.message(str(entry["topic"]), raw, wall).outgoing
+        # A message the broker delivered from its store was refused as such: so it is again.
+        retained = bool(entry.get("retained")) or entry.get("outcome") == "retained"
+        result = intake.message(str(entry["topic"]), raw, wall, retained=retained)
+        outgoing += result.outgoing + pages(result.reports, settings)
     return outgoing
 
 
+def pages(reports: Sequence[Report], settings: Settings) -> list[Outgoing]:
+    """The pages among `reports`, as the MQTT route would publish them."""
+    found = []
+    for report in reports:
+        for event in report.events if report.chair is None else ():
+            if isinstance(event, PageSent):
+                page = PageOut(page=event.page, ts=event.ts, alarm=event.alarm, chair=event.chair,
+                               priority=event.priority.value, text=event.text,
+                               kind=event.kind.value)  # fmt: skip
+                topic = pager_topic(settings.root, settings.site, event.pager)
+                found.append(Outgoing(topic, page.to_json()))
+    return found
+
+
 def _tick_until(
-    intake: Intake, last: float | None, wall: float, step: float, outgoing: list[Outgoing]
+    intake: Intake,
+    last: float | None,
+    wall: float,
+    step: float,
+    outgoing: list[Outgoing],
+    settings: Settings,
 ) -> float:
     if last is None:
         return wall
@@ -98,7 +131,8 @@ def _tick_until(
     step = max(step, gap / MAX_TICKS_PER_GAP)
     tick = last + step
     while tick <= wall:
-        outgoing += intake.tick(tick).outgoing
+        result = intake.tick(tick)
+        outgoing += result.outgoing + pages(result.reports, settings)
         last, tick = tick, tick + step
     return last
 
