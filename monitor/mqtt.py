@@ -42,6 +42,7 @@ INTAKE_HIGH = 5_000
 INTAKE_HIGH_BYTES = 64 * 1024 * 1024
 INTAKE_SIZE = 50_000
 SEND_BATCH = 64
+RECEIVE_BATCH = 16  # messages taken from the intake between two turns of the event loop
 
 
 class LinkMeter(Protocol):
@@ -170,7 +171,22 @@ class MqttLink:
                 tasks.create_task(self._receive(client), name="mqtt-receive")
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
+        """Hand each message on, in order. While messages wait, they are taken straight from
+        the intake (aiomqtt's iterator makes a task per message to watch for a disconnection,
+        which a waiting message does not need), with a pause every RECEIVE_BATCH so the
+        sender and the clock tick run in a burst too."""
+        queue = getattr(client, "_queue", None)
+        waiting = queue if isinstance(queue, Intake) else None
+        messages = client.messages
+        taken = 0
+        while True:
+            if waiting is not None and not waiting.empty():
+                message = waiting.get_nowait()
+                taken += 1
+                if taken % RECEIVE_BATCH == 0:
+                    await asyncio.sleep(0)
+            else:
+                message = await anext(messages)
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
             await self.on_message(message.topic.value, data, time.time(), bool(message.retain))

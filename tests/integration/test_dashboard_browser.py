@@ -897,11 +897,12 @@ async def test_a_second_station_raises_the_banner_when_the_service_stops_dies_or
 async def test_the_session_view_draws_the_chart_and_lists_the_alarms_with_who_acknowledged(
     running: Running, browser: Browser, bus: Bus
 ) -> None:
-    def bp(minute: float) -> tuple[float, float]:
-        return (190.0, 96.0) if 20 <= minute < 30 else (120.0, 80.0)
+    def bp(minute: float) -> tuple[float, float]:  # one high cuff, at minute 20
+        return (190.0, 96.0) if 20 <= minute < 25 else (120.0, 80.0)
 
     session = ScriptedSession("c07", patient="P-0107", bp=bp)
-    ack = {"ts": at(21), "command": "acknowledge", "alarm": "sbp_high", "by": "nurse.kim"}
+    # acknowledged at 23: the next cuff (25) is normal before the 3 min reminder (26) sounds
+    ack = {"ts": at(23), "command": "acknowledge", "alarm": "sbp_high", "by": "nurse.kim"}
     messages = sorted(
         [*session.messages(), (topic("c07", "command"), ack)], key=lambda m: m[1]["ts"]
     )
