@@ -234,7 +234,7 @@ async def test_pagers_answering_by_rule_accept_decline_and_ignore_escalate_as_co
     kim = replies(bus, "p01")
     assert [r.payload["reply"] for r in kim] == ["accept"]
     assert kim[0].payload["page"] == c01[0].payload["page"]
-    assert 1.0 <= kim[0].at - c01[0].at <= 2.0  # accept:1
+    assert 0.8 <= kim[0].at - c01[0].at <= 2.5  # accept:1, as each of us got the page
     acknowledged = [a for a in bus.alarms("c01") if a["state"] == "acknowledged"]
     assert len(acknowledged) == 1
     assert acknowledged[0]["alarm"] == ids["c01"]
@@ -524,6 +524,7 @@ async def test_wctp_and_webhook_deliver_a_route_down_fails_over_and_its_recovery
             within_s=5,
             what="paging_failed cleared in the record",
         )
+        flagged = service.recorder.alarms(kind="paging_failed")  # before the servers close
         retained_ok = await _retained(mosquitto.port, STATUS)
 
     # Up: each server got the page it should, and each attempt is recorded as delivered.
@@ -560,7 +561,6 @@ async def test_wctp_and_webhook_deliver_a_route_down_fails_over_and_its_recovery
     assert [(e.data["route_hint"], e.data["alarm"]) for e in hinted] == [("failsafe", c03)]
     rerouted = events(service, "PageAttempt", page=hinted[0].data["page"])
     assert [(a.data["route"], a.data["ok"]) for a in rerouted] == [("mqtt", True)]
-    flagged = service.recorder.alarms(kind="paging_failed")
     assert [(a.state, a.priority, a.alarm_class) for a in flagged] == [
         ("active", "high", "technical"),
         ("cleared", "high", "technical"),
@@ -716,29 +716,40 @@ async def test_no_page_of_a_busy_clinic_carries_a_patient_label(
     texts = [json.dumps(r.payload, ensure_ascii=False) for r in seen]
     texts += [r.body.decode(errors="replace") for r in (*wctp.received, *hook.received)]
     texts += [line for lines in printed.values() for line in lines]
-    leaked = [t for t in texts if any(f.lower() in t.lower() for f in (*LABELS, *FRAGMENTS))]
+    leaked = [t for t in texts if _labelled(t)]
     patients = {state.get("patient") for state in bus.on("/state")}
+    states = [json.dumps(state, ensure_ascii=False) for state in bus.on("/state")]
     kinds = Counter((r.payload.get("kind"), r.payload.get("priority")) for r in seen)
     recorded = events(service, "PageSent")
+    by_webhook = [b for b in (json.loads(r.body) for r in hook.received) if b["kind"] != "test"]
+    by_wctp = [
+        t for _, _, t in map(wctp_submitted, wctp.received) if not (t or "").startswith("TEST")
+    ]
     said = (
-        f"{sent} messages; on MQTT {dict(kinds)}; webhook {len(hook.received)}, "
-        f"WCTP {len(wctp.received)}; PageSent {len(recorded)}"
+        f"{sent} messages; on MQTT {dict(kinds)}; webhook {len(by_webhook)}, "
+        f"WCTP {len(by_wctp)}; PageSent {len(recorded)}"
     )
 
-    assert set(LABELS) <= patients  # each label was admitted, and is where it belongs
+    assert set(LABELS) <= patients  # each label was admitted, and is where it belongs ...
+    assert all(any(label.lower() in t.lower() for t in states) for label in LABELS)  # found
     assert leaked == []
     # Enough pages of each kind, by each route, that the search above means something.
     assert len(recorded) >= MIN_PAGES, said
     assert kinds[("page", "high")] >= 5, said
     assert kinds[("page", "medium")] >= 3, said
     assert kinds[("all_clear", "high")] + kinds[("all_clear", "medium")] >= 3, said
-    assert len(hook.received) >= 3, said
-    assert len(wctp.received) >= 3, said
+    assert len(by_webhook) >= 2, said  # pages and all-clears, not only self-tests
+    assert len(by_wctp) >= 2, said
     assert replies(bus, "p01"), said
     assert replies(bus, "p02"), said
     # The bus saw every page the service sent by MQTT.
     mqtt_pages = {a.data["page"] for a in events(service, "PageAttempt", route="mqtt", ok=True)}
     assert mqtt_pages <= {r.payload.get("page") for r in seen}
+
+
+def _labelled(text: str) -> bool:
+    """Whether `text` carries a patient's label, or a telling part of one."""
+    return any(f.lower() in text.lower() for f in (*LABELS, *FRAGMENTS))
 
 
 def _taken_in(service: Service) -> int:
