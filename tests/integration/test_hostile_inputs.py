@@ -8,6 +8,7 @@ what the service must do now. Each test would have failed on the code the issue 
   database grows by a line a message, not the payload; memory stays bounded; alarms go on;
 - 10,000 chair names from the wire: at most `max_chairs` chairs, the rest refused and said on
   the service's status, a real chair still alarms;
+- 300 junk chairs: a station still loads at once and shows a new high alarm within 2 s;
 - a patient label with a bidi override or a zero-width space: refused, naming the character;
 - a reading over 4 KiB: kept whole in the journal, so that `replay` gives its alarm again.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from playwright.async_api import Browser
 
 from monitor.app import Service
 from monitor.broker import Mosquitto
@@ -43,8 +45,11 @@ from monitor.wire.outbound import AlarmOut
 from monitor.wire.payloads import MAX_PAYLOAD_BYTES, MAX_SEQ
 from tests.integration.conftest import ROOT, SITE, Bus, StartService, until
 from tests.integration.sessions import T0, topic
+from tests.integration.test_dashboard_browser import Running, browser, running, station_page
+from tests.integration.test_overload import alarms_and_status
 
 pytestmark = pytest.mark.integration
+__all__ = ["browser", "running"]  # fixtures, shared with the dashboard's browser tests
 
 STATUS = f"{ROOT}/{SITE}/monitor/status"
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
@@ -321,7 +326,10 @@ async def test_ten_thousand_chair_names_make_at_most_max_chairs_and_the_status_s
         lambda: counted(service, "vitals", "too_many_chairs") == refused_expected,
         within_s=30, what="the flood taken in",
     )  # fmt: skip
-    took = await alarm_within(bus, bus.publish, "c01")
+    # The alarm seen by a station's view: `bus` took the whole flood too, and would time its
+    # own backlog rather than the service's.
+    async with alarms_and_status(mosquitto.port) as station:
+        took = await alarm_within(station, bus.publish, "c01")
 
     assert len(list(service.clinic)) == DEFAULT_MAX_CHAIRS
     assert counted(service, "vitals", "accepted") == 1 + (DEFAULT_MAX_CHAIRS - 1) + 1
@@ -346,6 +354,50 @@ async def _status_with_refusals(port: int, count: int) -> dict[str, Any]:
         if refused.get("messages") == count or time.monotonic() > deadline:
             return status
         await asyncio.sleep(0.2)
+
+
+# 4. A station with junk chairs -----------------------------------------------------------------
+
+
+async def test_with_300_junk_chairs_a_station_loads_in_5_s_and_shows_a_high_alarm_in_2_s(
+    running: Running, mosquitto: Mosquitto, browser: Browser, bus: Bus
+) -> None:
+    """The old service made 300 chairs of 300 junk names: the station took 107 s to load and
+    showed a new high alarm 84 s late. Now the default cap keeps them to 64 chairs in all."""
+    service = running.service
+    await bus.publish(topic("c01", "vitals"), {"ts": time.time(), "seq": 1, "hr": 72, "spo2": 98})
+    await until(lambda: "c01" in running.hub.chairs, within_s=10, what="c01 at the station")
+    now = time.time()
+    flood = [(topic(f"junk{n:03d}", "vitals"),
+              json.dumps({"ts": now, "seq": n, "hr": 72, "spo2": 98}).encode())
+             for n in range(300)]  # fmt: skip
+    await publish_many(mosquitto.port, flood)
+    await until(
+        lambda: counted(service, "vitals", "too_many_chairs") == 300 - (DEFAULT_MAX_CHAIRS - 1),
+        within_s=20, what="the junk taken in",
+    )  # fmt: skip
+    await until(lambda: len(running.hub.chairs) == DEFAULT_MAX_CHAIRS, within_s=10,
+                what="the chairs at the station's hub")  # fmt: skip
+
+    started = time.monotonic()
+    screen = await station_page(browser, running.base)
+    tiles = screen.page.locator("[data-chair][data-priority]")
+    await screen.tile("c01").wait_for(state="visible", timeout=10_000)
+    loaded_s = time.monotonic() - started
+    assert await tiles.count() == DEFAULT_MAX_CHAIRS
+    assert loaded_s < 5.0, f"the station took {loaded_s:.1f} s to load"
+
+    red = (
+        "document.querySelector('[data-chair=\"c01\"][data-priority]')?.dataset.priority === 'high'"
+    )
+    watching = asyncio.create_task(screen.seen_at(red, within_s=10, what="c01's tile high"))
+    await asyncio.sleep(0.1)  # the watch is on before the reading goes out
+    published = time.time()
+    await bus.publish(topic("c01", "vitals"),
+                      {"ts": published, "seq": 2, "nibp": SBP_210})  # fmt: skip
+    red_at = await watching
+    assert red_at - published < ALARM_S, f"c01 turned high {red_at - published:.2f} s late"
+    assert screen.errors == []
 
 
 # 5. Labels that display as another -------------------------------------------------------------

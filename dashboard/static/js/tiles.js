@@ -76,9 +76,33 @@ export function placeTiles() {
   const grid = $("tiles");
   const names = [...station.chairs.keys()].sort(
     (a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  grid.append(...names.map((n) => station.chairs.get(n).tile.root));
+  // Only tiles out of place move (a new chair's): re-appending every tile for each new chair
+  // made a station that connects to many chairs take seconds to load.
+  let before = grid.querySelector("[data-chair]");
+  for (const name of names) {
+    const root = station.chairs.get(name).tile.root;
+    if (root === before) {
+      before = before.nextElementSibling;
+      while (before && !before.dataset.chair) before = before.nextElementSibling;
+    } else {
+      grid.insertBefore(root, before);
+    }
+  }
   $("no-chairs").hidden = names.length > 0;
-  layoutGrid();
+  scheduleLayout();
+}
+
+let layoutPending = false;
+
+/** The grid's shape once the chairs arriving together are all in (reading its size forces a
+ * layout of every tile: once per batch, not once per chair). */
+function scheduleLayout() {
+  if (layoutPending) return;
+  layoutPending = true;
+  setTimeout(() => {
+    layoutPending = false;
+    layoutGrid();
+  }, 50);
 }
 
 /** Columns and rows that give the largest tiles of about TILE_ASPECT in the space there is. */
