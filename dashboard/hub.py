@@ -285,6 +285,10 @@ class Hub:
 
     def _take(self, topic: str, payload: bytes, wall: float) -> str | None:
         """Keep one message; the reason it was refused, or None."""
+        if not payload and topic == coverage_topic(self.root, self.site):
+            self.coverage = None  # its retained coverage cleared: the site no longer pages
+            self._broadcast_event(self.coverage_message())
+            return None
         try:
             data = json.loads(payload)
         except (ValueError, RecursionError):

@@ -122,20 +122,20 @@ class Intake:
         """A site input of the service's own making (a page it could not deliver, a route
         that works again): through the clinic like a message, with no journal entry (there is
         no message; its events are recorded)."""
-        reports = self.clinic.handle(None, item, wall=wall)
-        result = Result(reports=reports)
-        for report in reports:
+        result = self._happened(self.clinic.handle(None, item, wall=wall), wall)
+        for report in result.reports:
             for event in report.events:
                 if isinstance(event, InputRefused):
                     result.outcome = _REFUSAL_OUTCOME[event.refusal]
                     result.reasons.append(event.reason)
-        result.entries += self.scribe.reports(reports, wall)
-        result.outgoing += self.projector.message(reports, wall)
         return result
 
     def resume(self, wall: float) -> Result:
         """After a restore: the site policies pick up the alarms standing (paging goes on)."""
-        reports = self.clinic.resume(wall)
+        return self._happened(self.clinic.resume(wall), wall)
+
+    def _happened(self, reports: list[Report], wall: float) -> Result:
+        """What reports with no message of their own record and publish."""
         result = Result(reports=reports)
         result.entries += self.scribe.reports(reports, wall)
         result.outgoing += self.projector.message(reports, wall)

@@ -217,14 +217,7 @@ class Scribe:
                 if isinstance(chair, str) and chair in self.clinic
                 else None
             )
-            if isinstance(event, AlarmTransition):
-                entries.append(self._alarm(about.name if about else "", event))
-                continue
-            data = dataclasses.asdict(event)
-            session = about.session_ref if about is not None else None
-            entries.append(EventEntry(site=self.site, chair=about.name if about else "",
-                                      session=session, ts=event.ts, type=type(event).__name__,
-                                      data=data))  # fmt: skip
+            entries.append(self._event(about, event))
         return entries
 
     def due(self, wall: float) -> list[Entry]:
@@ -275,15 +268,16 @@ class Scribe:
             suppressed_by=event.suppressed_by,
         )
 
-    def _event(self, chair: Chair, event: Event) -> Entry:
+    def _event(self, chair: Chair | None, event: Event) -> Entry:
+        """The entry of one event, at its chair (None: the site's own)."""
         if isinstance(event, AlarmTransition):
-            return self._alarm(chair.name, event)
+            return self._alarm(chair.name if chair else "", event)
         data = dataclasses.asdict(event)
         session = data.get("session")
         return EventEntry(
             site=self.site,
-            chair=chair.name,
-            session=session if isinstance(session, str) else chair.session_ref,
+            chair=chair.name if chair else "",
+            session=session if isinstance(session, str) else (chair.session_ref if chair else None),
             ts=event.ts,
             type=type(event).__name__,
             data=data,

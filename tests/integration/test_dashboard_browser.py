@@ -179,10 +179,19 @@ class Running:
 @pytest.fixture
 async def running(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Running]:
     """The service with its dashboard on a free port, run as `infusion-monitor serve` runs it."""
+    async with serving(mosquitto, tmp_path, users=USERS) as here:
+        yield here
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    mosquitto: Mosquitto, tmp_path: Path, *, users: dict[str, dict[str, str]]
+) -> AsyncIterator[Running]:
+    """The service with its station on a free port, once the station sees the service online."""
     port = free_port()
     settings = load_settings(
         None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE,
-        db=f"sqlite:///{tmp_path / 'audit.db'}", http=f"127.0.0.1:{port}", users=USERS,
+        db=f"sqlite:///{tmp_path / 'audit.db'}", http=f"127.0.0.1:{port}", users=users,
         tick_s=0.1,
     )  # fmt: skip
     service = build_service(settings)

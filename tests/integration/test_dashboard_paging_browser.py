@@ -13,7 +13,6 @@ screen. The tablet test writes test-artifacts/dashboard-paging-1024x768.png for 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -26,9 +25,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from dashboard.auth import hash_password
-from monitor.broker import Mosquitto, free_port, wait_for_port
-from monitor.cli import build_service
-from monitor.settings import load_settings
+from monitor.broker import Mosquitto
 from monitor.wire.outbound import (
     AlarmOut,
     ChairStateOut,
@@ -51,6 +48,7 @@ from tests.integration.test_dashboard_browser import (
     browser,
     chair_state,
     publish_state,
+    serving,
 )
 from tests.integration.test_dashboard_browser import (
     USERS as NURSES,
@@ -77,25 +75,8 @@ PAGERS = [
 @pytest.fixture
 async def site(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Running]:
     """The service with its station on a free port (a nurse and an auditor may log in)."""
-    port = free_port()
-    settings = load_settings(
-        None, broker=f"mqtt://127.0.0.1:{mosquitto.port}", site=SITE,
-        db=f"sqlite:///{tmp_path / 'audit.db'}", http=f"127.0.0.1:{port}", users=USERS,
-        tick_s=0.1,
-    )  # fmt: skip
-    service = build_service(settings)
-    task = asyncio.create_task(service.run(), name="service-with-station")
-    here = Running(service, task, port)
-    try:
-        await asyncio.wait_for(service.link.connected.wait(), 10)
-        await wait_for_port(port, within_s=10)
-        await until(
-            lambda: here.hub.broker_connected and here.hub.service_state == "online",
-            within_s=10, what="the station to see the service online",
-        )  # fmt: skip
+    async with serving(mosquitto, tmp_path, users=USERS) as here:
         yield here
-    finally:
-        await here.stop()
 
 
 async def station_at(

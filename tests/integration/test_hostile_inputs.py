@@ -16,13 +16,11 @@ what the service must do now. Each test would have failed on the code the issue 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -87,24 +85,6 @@ async def alarm_within(view: Bus, publish: Any, chair: str, *, within_s: float =
     took = time.monotonic() - sent
     assert took < within_s, f"sbp_high on {chair} took {took:.2f} s"
     return took
-
-
-@contextlib.asynccontextmanager
-async def station_view(port: int) -> AsyncIterator[Bus]:
-    """A client that sees only alarms and the service's status: in the flood tests, a client
-    that also took the junk would hold it in this process, whose memory is measured."""
-    async with aiomqtt.Client("127.0.0.1", port, identifier="hostile-view",
-                              socket_options=NODELAY) as client:  # fmt: skip
-        await client.subscribe(f"{ROOT}/{SITE}/chair/+/alarm", qos=1)
-        await client.subscribe(STATUS, qos=1)
-        view = Bus(client)
-        task = asyncio.create_task(view.collect(), name="hostile-view")
-        try:
-            yield view
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def lines_file(path: Path, line: bytes, count: int) -> Path:
@@ -246,7 +226,7 @@ async def test_junk_on_a_60000_character_chair_and_60_kib_refusals_cost_a_line_e
     REFUSED_WHOLE_PER_MINUTE a minute from one source), so junk costs a journal line each."""
     db = tmp_path / "audit.db"
     service = await start_service()
-    async with station_view(mosquitto.port) as view:
+    async with alarms_and_status(mosquitto.port) as view:
         await view.publish(topic("c01", "vitals"), reading(0))
         await until(lambda: len(service.recorder.readings(chair="c01")) == 1, within_s=10,
                     what="the first reading stored")  # fmt: skip

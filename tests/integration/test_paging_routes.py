@@ -55,15 +55,18 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # when it arrived (wall time)
 
 
 @dataclass
 class Server:
     """A real HTTP server in a thread; `answer(request) -> (status, body)` decides each reply,
-    and `delay_s` holds every answer back (a server that hangs)."""
+    `delay_s` holds every answer back (a server that hangs), and `down` makes it answer 500 to
+    everything (a server that fails)."""
 
     answer: Callable[[Request], tuple[int, bytes]]
     delay_s: float = 0.0
+    down: bool = False
     received: list[Request] = field(default_factory=list)
     port: int = 0
 
@@ -77,10 +80,11 @@ def serving(server: Server) -> Iterator[Server]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            request = Request(self.path, dict(self.headers.items()), self.rfile.read(length))
+            body = self.rfile.read(length)
+            request = Request(self.path, dict(self.headers.items()), body, time.time())
             server.received.append(request)
             time.sleep(server.delay_s)
-            status, body = server.answer(request)
+            status, body = (500, b"down for the test") if server.down else server.answer(request)
             try:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))

@@ -11,13 +11,10 @@ import functools
 import json
 import secrets
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomqtt
@@ -30,6 +27,7 @@ from monitor.paging.webhook import verify_signature
 from monitor.record import EventEntry
 from monitor.wire.payloads import parse_event_time
 from tests.integration.conftest import ROOT, SITE, Bus, Received, StartService, until
+from tests.integration.test_paging_routes import Request, Server, serving
 
 pytestmark = pytest.mark.integration
 
@@ -325,57 +323,6 @@ def _ended(bus: Bus, chair: str, alarm: str) -> dict[str, Any] | None:
 # 2. WCTP and webhook routes against real local HTTP servers ------------------------------------
 
 
-@dataclass
-class Request:
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-
-@dataclass
-class HttpServer:
-    """A real HTTP server on 127.0.0.1 in a thread: `answer(request)` gives (status, body), and
-    `down` makes it answer 500 to everything."""
-
-    answer: Callable[[Request], tuple[int, bytes]]
-    down: bool = False
-    received: list[Request] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/endpoint"
-
-
-@contextlib.contextmanager
-def serving(server: HttpServer) -> Iterator[HttpServer]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            request = Request(dict(self.headers.items()), self.rfile.read(length), time.time())
-            server.received.append(request)
-            status, body = (500, b"down for the test") if server.down else server.answer(request)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    http.daemon_threads = True
-    server.port = http.server_address[1]
-    thread = threading.Thread(target=http.serve_forever, name="test-http", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(5)
-
-
 def wctp_answer(request: Request) -> tuple[int, bytes]:
     """A WCTP 1.3 host: confirms a SubmitRequest it can read, refuses anything else."""
     try:
@@ -464,7 +411,7 @@ def paging_health(bus: Bus, state: str, *, since: float = 0.0) -> Received | Non
 async def test_wctp_and_webhook_deliver_a_route_down_fails_over_and_its_recovery_clears(
     mosquitto: Mosquitto, start_service: StartService, bus: Bus
 ) -> None:
-    with serving(HttpServer(wctp_answer)) as wctp, serving(HttpServer(webhook_answer)) as hook:
+    with serving(Server(wctp_answer)) as wctp, serving(Server(webhook_answer)) as hook:
         service = await start_service(paging=routed_ward(wctp.url, hook.url))
         await bus.wait_for(lambda: paging_health(bus, "ok"), what="paging ok on the status")
 
@@ -691,7 +638,7 @@ def labelled_clinic(wctp_url: str, webhook_url: str) -> dict[str, Any]:
 async def test_no_page_of_a_busy_clinic_carries_a_patient_label(
     mosquitto: Mosquitto, start_service: StartService, bus: Bus
 ) -> None:
-    with serving(HttpServer(wctp_answer)) as wctp, serving(HttpServer(webhook_answer)) as hook:
+    with serving(Server(wctp_answer)) as wctp, serving(Server(webhook_answer)) as hook:
         async with pager_processes(mosquitto.port, RULES_3) as printed:
             service = await start_service(paging=labelled_clinic(wctp.url, hook.url))
             arguments = [mosquitto.port, SITE, ROOT, LABELS, SCENARIOS, CATCH_UP_S, SPEED, END_S]

@@ -164,3 +164,17 @@ def test_take_never_raises_even_on_a_bug_in_keeping(monkeypatch: pytest.MonkeyPa
     take(hub, f"{BASE}/c01/state", a_state())
 
     assert hub.refusals.count == 1
+
+
+def test_a_cleared_retained_coverage_tells_the_browsers_the_site_no_longer_pages() -> None:
+    hub = a_hub()
+    coverage = {"ts": WALL, "site": "t1", "pagers": [{"id": "p01", "name": "Kim", "role": "nurse"}],
+                "primary": {}, "default": "p01", "charge": "p01", "failsafe": ["p01"]}  # fmt: skip
+    take(hub, "clinic/t1/monitor/coverage", coverage, wall=WALL)
+    assert hub.coverage == coverage
+
+    hub.take("clinic/t1/monitor/coverage", b"", WALL + 1)
+
+    assert hub.coverage is None
+    assert hub.coverage_message() == {"type": "coverage", "coverage": None}
+    assert hub.refusals.count == 0
