@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", help="sqlite:///PATH (default: a fresh file in a temporary folder)")
     demo.add_argument("--site", default="demo")
     demo.add_argument("--log-level", default="INFO")
+    demo.add_argument(
+        "--config",
+        type=Path,
+        help="TOML settings for the demo's service (its own [paging], [limits], ...)",
+    )
     demo.set_defaults(run=_demo)
 
     play = commands.add_parser("replay", help="run a recorded journal through the core offline")
@@ -215,15 +221,21 @@ def _demo(args: argparse.Namespace) -> int:
     if args.chairs < 1 or args.speed <= 0:
         raise SettingsError("--chairs must be at least 1 and --speed above 0")
     db = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='infusion-demo-')}/demo.db"
+    # The demo's pagers, unless its configuration brings its own [paging].
+    own: dict[str, Any] = {}
+    if args.config is not None:
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):  # load_settings says why
+            own = tomllib.loads(args.config.read_text())
+    paging = None if "paging" in own else demo_paging(args.chairs)
     settings = load_settings(
-        None,
+        args.config,
         broker=args.broker,
         site=args.site,
         db=db,
         http=args.http,
         users=demo_users(DEMO_LOGINS),
         max_chairs=max(args.chairs, DEFAULT_MAX_CHAIRS),
-        paging=demo_paging(args.chairs),
+        paging=paging,
     )
     _logging(args.log_level)
     return asyncio.run(_run_demo(settings, args, own_broker=args.broker is None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
 
@@ -349,3 +351,87 @@ async def _three_chairs(port: int, *, within_s: float) -> list[dict[str, Any]]:
                 return chairs
             await asyncio.sleep(0.2)
     raise AssertionError(f"after {within_s} s /api/chairs shows {chairs}")
+
+
+DEMO_PAGING = """
+[[paging.pagers]]
+id = "p01"
+name = "Kim"
+
+[[paging.pagers]]
+id = "p02"
+name = "Lee"
+
+[[paging.pagers]]
+id = "p03"
+name = "Sam"
+role = "charge"
+
+[[paging.pagers]]
+id = "p04"
+name = "Front desk"
+role = "failsafe"
+
+[paging.coverage]
+primary = { c01 = "p01", c02 = "p01", c03 = "p02", c04 = "p02" }
+default = "p01"
+charge = "p03"
+failsafe = ["p04", "p03"]
+
+[paging.escalation.high]
+steps = [{ after_s = 1, to = "primary" }, { after_s = 2, to = "charge" }, { after_s = 2, to = "failsafe" }]
+
+[paging.escalation.medium]
+steps = [{ after_s = 1, to = "primary" }, { after_s = 2, to = "failsafe" }]
+"""
+
+
+async def test_no_page_of_a_demo_run_carries_a_patient_label(tmp_path: Path) -> None:
+    """The demo as a user runs it (its simulated clinic, its pagers answering like people),
+    with short escalation steps so that a minute gives many pages: every page and all-clear on
+    every pager topic is read, and none names a patient, while the chairs' states do."""
+    config = tmp_path / "demo.toml"
+    config.write_text(DEMO_PAGING)
+    port = free_port()
+    with (tmp_path / "demo.log").open("wb") as log:
+        demo = await asyncio.create_subprocess_exec(
+            *CLI, "demo", "--chairs", "4", "--speed", "30", "--http", f"127.0.0.1:{port}",
+            "--db", f"sqlite:///{tmp_path / 'demo.db'}", "--config", str(config),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
+            env=_env(), cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            assert demo.stdout is not None
+            banner = (await asyncio.wait_for(demo.stdout.readline(), 15)).decode()
+            found = re.search(r"broker mqtt://127\.0\.0\.1:(\d+) \(mosquitto\)", banner)
+            assert found, banner
+            pages, labels = await _pages_and_labels(int(found.group(1)), for_s=45)
+            demo.send_signal(signal.SIGINT)
+            await asyncio.wait_for(demo.wait(), 15)
+        finally:
+            await _end(demo)
+
+    kinds = [json.loads(p)["kind"] for p in pages]
+    assert kinds.count("page") >= 10, kinds  # the run paged: the check below can fail
+    assert kinds.count("all_clear") >= 1, kinds
+    assert labels, "no patient label seen on the chairs' states"
+    leaked = [p for p in pages for label in labels if label in p]
+    assert leaked == []
+
+
+async def _pages_and_labels(broker_port: int, *, for_s: float) -> tuple[list[str], set[str]]:
+    """Every message on the demo's pager topics for `for_s`, and the labels of its patients."""
+    pages: list[str] = []
+    labels: set[str] = set()
+    async with aiomqtt.Client("127.0.0.1", broker_port, identifier="demo-pages") as client:
+        await client.subscribe("clinic/demo/pager/+", qos=1)
+        await client.subscribe("clinic/demo/chair/+/state", qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(for_s):
+                async for message in client.messages:
+                    assert isinstance(message.payload, bytes)
+                    if "/pager/" in message.topic.value:
+                        pages.append(message.payload.decode())
+                    elif patient := json.loads(message.payload).get("patient"):
+                        labels.add(patient)
+    return pages, labels
