@@ -325,9 +325,11 @@ async def test_a_limit_crossing_turns_its_tile_red_within_2_s_and_its_ack_goes_o
         topic("c01", "vitals"), {"ts": published, "seq": 99_999, "nibp": {"sys": 190, "dia": 95}}
     )
     red_at = await watching
+    # The bus takes the whole simulated clinic too: on a busy machine it may be seconds behind
+    # the station (whose time, red_at, is what this test bounds).
     raised = await bus.wait_for(
         lambda: transitions(bus, "c01", kind="sbp_high", state="active"),
-        within_s=5, what="sbp_high raised on c01",
+        within_s=20, what="sbp_high raised on c01",
     )  # fmt: skip
     alarm = raised[0]["alarm"]
     line = tile.locator(f'[data-alarm="{alarm}"]')
@@ -336,7 +338,7 @@ async def test_a_limit_crossing_turns_its_tile_red_within_2_s_and_its_ack_goes_o
     await line.locator('[data-action="ack"]').click()
     acknowledged = await bus.wait_for(
         lambda: transitions(bus, "c01", alarm=alarm, state="acknowledged"),
-        within_s=5, what="the acknowledged transition on clinic/t1/chair/c01/alarm",
+        within_s=20, what="the acknowledged transition on clinic/t1/chair/c01/alarm",
     )  # fmt: skip
     await expect(line).to_have_attribute("data-state", "acknowledged", timeout=5000)
     after = expected_priority(running.service, "c01")

@@ -41,7 +41,7 @@ from monitor.pipeline.scribe import (
 )
 from monitor.record.base import MessageEntry, check_batch, event_data_json
 from monitor.wire.payloads import MAX_PAYLOAD_BYTES
-from monitor.wire.topics import Inbound
+from monitor.wire.topics import PAGER_INBOUND, Inbound
 
 T0 = 1_795_000_000.0
 SITE, ROOT, GOOD_CHAIR = "north", "clinic", "c01"
@@ -198,6 +198,7 @@ SHAPED: dict[Inbound, list[st.SearchStrategy[Any]]] = {
         _message({"ts": EVENT_TIMES, "command": st.just("pause_audio"), "seconds": NUMBERS, "by": TEXTS}, {}),
     ],
     Inbound.PAGER_REPLY: [_message({"ts": EVENT_TIMES, "page": TEXTS, "reply": st.sampled_from(["accept", "decline"])}, {})],
+    Inbound.HANDOVER: [_message({"ts": EVENT_TIMES, "to": st.one_of(GOOD_NAMES, TEXTS), "by": TEXTS}, {})],
 }  # fmt: skip
 CONTRACT_SHAPED = st.one_of([shape for shapes in SHAPED.values() for shape in shapes])
 
@@ -220,7 +221,7 @@ PAYLOADS = st.one_of(
 
 
 def _topic_for(kind: Inbound) -> st.SearchStrategy[str]:
-    group = "pager" if kind is Inbound.PAGER_REPLY else "chair"
+    group = "pager" if kind in PAGER_INBOUND else "chair"
     return st.builds(lambda name: f"{ROOT}/{SITE}/{group}/{name}/{kind.value}", GOOD_NAMES)
 
 

@@ -98,6 +98,7 @@ VALID: dict[Inbound, dict[str, Any]] = {
     },
     Inbound.COMMAND: {"ts": 1795256102, "command": "pause_audio", "seconds": 120, "by": "n"},
     Inbound.PAGER_REPLY: {"ts": 1795256102, "page": "PG-1", "reply": "accept"},
+    Inbound.HANDOVER: {"ts": 1795256102, "to": "p02", "by": "n"},
 }
 
 

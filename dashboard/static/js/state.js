@@ -9,6 +9,7 @@ export const station = {
   site: "",
   rules: null, // the server's tables, as rules.js keeps them; null until the first hello
   chairs: new Map(), // chair name -> entry (see chairs.js)
+  layoutPending: false, // the grid's layout is due once the chairs arriving now are in
   link: null, // the last "link" message
   socket: null,
   socketOpen: false,

@@ -92,15 +92,13 @@ export function placeTiles() {
   scheduleLayout();
 }
 
-let layoutPending = false;
-
 /** The grid's shape once the chairs arriving together are all in (reading its size forces a
  * layout of every tile: once per batch, not once per chair). */
 function scheduleLayout() {
-  if (layoutPending) return;
-  layoutPending = true;
+  if (station.layoutPending) return;
+  station.layoutPending = true;
   setTimeout(() => {
-    layoutPending = false;
+    station.layoutPending = false;
     layoutGrid();
   }, 50);
 }
