@@ -317,7 +317,7 @@ def command_for(
                                         "over_alarms": over}  # fmt: skip
     if name == "infusion":
         event = str(action.get("event"))
-        payload = {"ts": ts, "event": event}
+        payload = {"ts": ts, "event": event, "by": user}
         if event == "start":
             payload |= {"drug": "ketamine", "dose_mg_per_kg": 0.5, "planned_minutes": 40.0}
         return chair, Inbound.INFUSION, payload

@@ -248,6 +248,8 @@ class Chair:
         if event.step is Step.START:
             events += self.state.board.absent(AlarmKind.PREINFUSION_BP_HIGH, ts=event.ts)
             events += self._baseline_at_start(session, event.ts)
+        if event.by is not None:  # a step taken at the station: the record says by whom
+            events.append(CommandAccepted(event.ts, CommandName(event.step), event.by, session.id))
         return events
 
     def _baseline_at_start(self, session: Session, ts: float) -> list[Event]:

@@ -41,6 +41,7 @@ class InfusionEvent:
     drug: str | None = None
     dose_mg_per_kg: float | None = None
     planned_minutes: float | None = None
+    by: str | None = None  # who did it at the station (None: the pump itself)
 
     def __post_init__(self) -> None:
         if self.step not in INFUSION_STEPS:

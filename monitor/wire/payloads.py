@@ -188,6 +188,7 @@ class InfusionIn(InboundModel):
     drug: Label | None = None
     dose_mg_per_kg: Annotated[Number, Field(gt=0, le=10)] | None = None
     planned_minutes: Annotated[Number, Field(gt=0, le=600)] | None = None
+    by: Label | None = None  # v1.3: who, when a station sends it (a pump sends none)
 
     def to_domain(self) -> InfusionEvent:
         return InfusionEvent(
@@ -196,6 +197,7 @@ class InfusionIn(InboundModel):
             drug=self.drug,
             dose_mg_per_kg=self.dose_mg_per_kg,
             planned_minutes=self.planned_minutes,
+            by=self.by,
         )
 
 

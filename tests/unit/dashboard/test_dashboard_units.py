@@ -129,9 +129,10 @@ async def test_a_viewer_whose_events_overflow_is_dropped_and_told(
         ({"action": "discharge", "chair": "c01", "over_alarms": True}, Inbound.SESSION,
          {"command": "discharge", "by": "kim", "over_alarms": True}),
         ({"action": "infusion", "chair": "c01", "event": "start"}, Inbound.INFUSION,
-         {"event": "start", "drug": "ketamine", "dose_mg_per_kg": 0.5, "planned_minutes": 40.0}),
+         {"event": "start", "drug": "ketamine", "dose_mg_per_kg": 0.5, "planned_minutes": 40.0,
+          "by": "kim"}),
         ({"action": "infusion", "chair": "c01", "event": "stop"}, Inbound.INFUSION,
-         {"event": "stop"}),
+         {"event": "stop", "by": "kim"}),
     ],
 )  # fmt: skip
 def test_each_action_becomes_its_contract_command(
