@@ -240,6 +240,7 @@ class Hub:
         self.record: RecordStatusOut | None = None  # the service's record, as it says
         self.refused_chairs: RefusedChairsOut | None = None  # chairs it refused, as it says
         self.paging: PagingHealthOut | None = None  # its paging path, as it says
+        self.service_offset = 0.0  # the service's clock minus ours, from its last live status
         self.coverage: dict[str, Any] | None = None  # who covers which chairs, as it says
         base = f"{root}/{site}"
         self.broker_link = MqttLink(
@@ -270,20 +271,20 @@ class Hub:
         self.broker_link.closing = True
 
     async def _message(self, topic: str, payload: bytes, wall: float, retained: bool) -> None:
-        self.take(topic, payload, wall)
+        self.take(topic, payload, wall, retained=retained)
 
-    def take(self, topic: str, payload: bytes, wall: float) -> None:
+    def take(self, topic: str, payload: bytes, wall: float, *, retained: bool = False) -> None:
         """One message from the service: check it, remember it and tell the browsers. Never
         raises: what cannot be kept is refused (and counted in `refusals`)."""
         try:
-            reason = self._take(topic, payload, wall)
+            reason = self._take(topic, payload, wall, retained)
         except Exception:  # a bug on one message must not take the station down
             log.exception("dashboard: internal error on a message on %s", topic)
             reason = "internal error"
         if reason is not None:
             self.refusals.refuse(topic, reason, wall)
 
-    def _take(self, topic: str, payload: bytes, wall: float) -> str | None:
+    def _take(self, topic: str, payload: bytes, wall: float, retained: bool = False) -> str | None:
         """Keep one message; the reason it was refused, or None."""
         if not payload and topic == coverage_topic(self.root, self.site):
             self.coverage = None  # its retained coverage cleared: the site no longer pages
@@ -296,7 +297,7 @@ class Hub:
         if not isinstance(data, dict):
             return "not a JSON object"
         if topic == status_topic(self.root, self.site):
-            return self._status(data, wall)
+            return self._status(data, wall, retained)
         if topic == coverage_topic(self.root, self.site):
             return self._coverage(data)
         parts = topic.split("/")
@@ -325,10 +326,12 @@ class Hub:
             view.recovery = data
             self._broadcast_chair(chair, wall)
 
-    def _status(self, data: dict[str, Any], wall: float) -> str | None:
+    def _status(self, data: dict[str, Any], wall: float, retained: bool = False) -> str | None:
         checked, reason = _checked(ServiceStatusOut, data, site=self.site, chair=None)
         if not isinstance(checked, ServiceStatusOut):
             return reason
+        if checked.ts is not None and not retained:  # a retained one may be hours old
+            self.service_offset = checked.ts - wall
         self.service_state = ServiceState.reported(checked.state)
         self.record = checked.record if checked.state == "online" else None
         self.refused_chairs = checked.refused_chairs if checked.state == "online" else None
@@ -364,6 +367,9 @@ class Hub:
             "record": _record(self.record) if service is ServiceState.ONLINE else None,
             "refused_chairs": _refused(self.refused_chairs),
             "paging": _paging(self.paging) if service is ServiceState.ONLINE else None,
+            # the service's wall clock now: stations count down to its times (a paging step
+            # due) by it, whatever their own clocks say
+            "service_now": round(wall + self.service_offset, 3),
         }
 
     def announce_link(self, wall: float | None = None) -> None:

@@ -212,7 +212,7 @@ def test_the_link_message_reads_as_it_always_did(
 
     assert message == json.dumps(
         {"type": "link", "broker": False, "service": service, "detail": detail, "record": None,
-         "refused_chairs": None, "paging": None}
+         "refused_chairs": None, "paging": None, "service_now": 1000.0 + seen_ago}
     )  # fmt: skip
 
 

@@ -106,6 +106,9 @@ export function updateLink(force = false) {
 
 function onLinkMessage(message) {
   station.link = message;
+  if (Number.isFinite(message.service_now)) {
+    station.serviceOffsetS = message.service_now - Date.now() / 1000;
+  }
   updateLink();
   updateNotice();
 }

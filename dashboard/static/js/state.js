@@ -11,6 +11,7 @@ export const station = {
   chairs: new Map(), // chair name -> entry (see chairs.js)
   layoutPending: false, // the grid's layout is due once the chairs arriving now are in
   link: null, // the last "link" message
+  serviceOffsetS: 0, // the service's clock minus the browser's (from the link's service_now)
   socket: null,
   socketOpen: false,
   everOpened: false, // before the first connection, the banner waits for STALE_LINK_MS

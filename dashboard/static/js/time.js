@@ -1,5 +1,7 @@
 // Times as the server sends them (RFC 3339 strings, or epoch seconds) and as the screen says them.
 
+import { station } from "./state.js";
+
 /** RFC 3339 string or epoch seconds -> epoch seconds (null when absent or unreadable). */
 export function parseTime(value) {
   if (typeof value === "number") return value;
@@ -30,11 +32,13 @@ export function timeText(epochS, withSeconds = true) {
   return new Date(epochS * 1000).toLocaleTimeString([], opts);
 }
 
-/** The station's wall clock in epoch seconds: what the service's own times (a page sent, the
- * next paging step due) are measured against. Stations and the service keep NTP time; a chair's
- * clinical clock (chairNow) follows its bedside monitor instead, which may be off. */
+/** The service's wall clock in epoch seconds, as the station knows it: what the service's own
+ * times (a page sent, the next paging step due) are measured against. The browser's clock,
+ * corrected by the offset the link messages bring (`service_now`), so a station whose clock is
+ * off still counts down right; a chair's clinical clock (chairNow) follows its bedside monitor
+ * instead. */
 export function wallNow() {
-  return Date.now() / 1000;
+  return Date.now() / 1000 + station.serviceOffsetS;
 }
 
 /** A chair's clinical now: its state's ts when the message came, carried on by local elapsed

@@ -178,3 +178,14 @@ def test_a_cleared_retained_coverage_tells_the_browsers_the_site_no_longer_pages
     assert hub.coverage is None
     assert hub.coverage_message() == {"type": "coverage", "coverage": None}
     assert hub.refusals.count == 0
+
+
+def test_the_link_carries_the_services_clock_from_its_live_status_not_a_retained_one() -> None:
+    hub = a_hub()
+    status = {"ts": WALL + 300, "state": "online", "site": "t1"}  # its clock 5 min ahead
+    hub.take("clinic/t1/monitor/status", json.dumps(status).encode(), WALL, retained=True)
+    assert hub.link(WALL + 1)["service_now"] == WALL + 1  # an old retained status says nothing
+
+    hub.take("clinic/t1/monitor/status", json.dumps(status).encode(), WALL)
+
+    assert hub.link(WALL + 1)["service_now"] == WALL + 301
