@@ -14,6 +14,7 @@ which the simulators use too).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -329,7 +330,10 @@ def _flow_control(client: aiomqtt.Client) -> None:
                     "again once it is down to half", queue.qsize(), queue.bytes)  # fmt: skip
 
     def resume() -> None:
-        loop.add_reader(fileno, read)
+        if paho.socket() is not sock or sock.fileno() != fileno:
+            return  # the connection closed meanwhile: its number may be another's by now
+        with contextlib.suppress(OSError, ValueError):
+            loop.add_reader(fileno, read)
 
     loop.remove_reader(fileno)
     loop.add_reader(fileno, read)
