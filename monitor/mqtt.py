@@ -324,10 +324,14 @@ def _flow_control(client: aiomqtt.Client) -> None:
             if isinstance(disconnected, asyncio.Future) and not disconnected.done():
                 disconnected.set_exception(exc)
 
+    said = [float("-inf")]
+
     def pause() -> None:
         loop.remove_reader(fileno)
-        log.warning("intake at its high-water mark (%d messages, %d bytes): reading the broker "
-                    "again once it is down to half", queue.qsize(), queue.bytes)  # fmt: skip
+        if time.monotonic() - said[0] >= 60:  # a flood pauses often: say so once a minute
+            said[0] = time.monotonic()
+            log.warning("intake at its high-water mark (%d messages, %d bytes): the broker "
+                        "holds the rest until it is down to half", queue.qsize(), queue.bytes)  # fmt: skip
 
     def resume() -> None:
         if paho.socket() is not sock or sock.fileno() != fileno:
