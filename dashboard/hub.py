@@ -99,6 +99,7 @@ SERVICE_DETAIL: dict[ServiceState, str] = {
     ServiceState.SILENT: "the monitoring service has stopped reporting: alarms may not be raised",
     ServiceState.UNKNOWN: "no word from the monitoring service yet",
 }
+CLOCK_SKEW_S = 2.0  # a clock this far from the service's is corrected; nearer, delivery jitter
 PING = json.dumps({"type": MessageKind.PING}, separators=(",", ":"))
 
 
@@ -331,7 +332,8 @@ class Hub:
         if not isinstance(checked, ServiceStatusOut):
             return reason
         if checked.ts is not None and not retained:  # a retained one may be hours old
-            self.service_offset = checked.ts - wall
+            skew = checked.ts - wall  # with the delivery's delay in it: only a real skew counts
+            self.service_offset = skew if abs(skew) > CLOCK_SKEW_S else 0.0
         self.service_state = ServiceState.reported(checked.state)
         self.record = checked.record if checked.state == "online" else None
         self.refused_chairs = checked.refused_chairs if checked.state == "online" else None

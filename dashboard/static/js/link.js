@@ -20,6 +20,7 @@ const STALE_LINK_MS = 5000; // nothing heard for this long: the banner goes up
 const DEAD_LINK_MS = 10000; // nothing heard for this long: drop the socket and reconnect
 const BACKOFF_S = [1, 2, 4, 5]; // reconnect delays, then 5 s for ever
 const SERVICE_UNKNOWN_GRACE_MS = 10000; // "no word from the service" only after this long
+const CLOCK_SKEW_S = 2; // a browser clock this far from the service's is corrected
 
 // The banner ---------------------------------------------------------------------------------
 
@@ -107,7 +108,9 @@ export function updateLink(force = false) {
 function onLinkMessage(message) {
   station.link = message;
   if (Number.isFinite(message.service_now)) {
-    station.serviceOffsetS = message.service_now - Date.now() / 1000;
+    // Only a real skew is corrected: nearer than this, the message's own delay would be.
+    const skew = message.service_now - Date.now() / 1000;
+    station.serviceOffsetS = Math.abs(skew) > CLOCK_SKEW_S ? skew : 0;
   }
   updateLink();
   updateNotice();

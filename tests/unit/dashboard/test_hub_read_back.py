@@ -189,3 +189,12 @@ def test_the_link_carries_the_services_clock_from_its_live_status_not_a_retained
     hub.take("clinic/t1/monitor/status", json.dumps(status).encode(), WALL)
 
     assert hub.link(WALL + 1)["service_now"] == WALL + 301
+
+
+def test_a_clock_within_the_delivery_delay_of_the_services_is_not_corrected() -> None:
+    hub = a_hub()
+    status = {"ts": WALL - 0.8, "state": "online", "site": "t1"}  # 0.8 s on its way here
+
+    hub.take("clinic/t1/monitor/status", json.dumps(status).encode(), WALL)
+
+    assert hub.link(WALL + 1)["service_now"] == WALL + 1
