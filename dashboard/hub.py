@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from monitor.mqtt import MqttLink
-from monitor.quiet import QuietLog
+from monitor.quiet import QuietLog, shown
 from monitor.wire.address import BrokerAddress
 from monitor.wire.outbound import (
     AlarmOut,
@@ -227,7 +227,9 @@ class Refusals:
         if topic not in self.by_topic and len(self.by_topic) >= REFUSAL_TOPICS:
             self.by_topic.pop(next(iter(self.by_topic)))
         self.by_topic[topic] = self.by_topic.get(topic, 0) + 1
-        self.quiet.say(wall, topic, "refused", f"dashboard: refused a message on {topic}: {reason}")
+        self.quiet.say(
+            wall, topic, "refused", f"dashboard: refused a message on {shown(topic)}: {reason}"
+        )
 
 
 class Hub:

@@ -36,12 +36,10 @@ class QuietLog:
 
     def say(self, wall: float, key: str, kind: str, message: str) -> bool:
         """Log `message` about `key` (a topic) of `kind` at wall time `wall`, unless one of the
-        same key and kind was logged less than `every_s` ago; True when it was logged."""
-        shown = (
-            key if len(key) <= SHOWN_CHARS else f"{key[:SHOWN_CHARS]}... ({len(key)} characters)"
-        )
+        same key and kind was logged less than `every_s` ago; True when it was logged. Put
+        `shown(key)` in the message, not a junk key whole."""
         self._forget(wall)
-        slot = (shown, kind)
+        slot = (shown(key), kind)
         if slot not in self._last and len(self._last) >= self.remembered:
             slot = (MANY, kind)
         last = self._last.get(slot)
@@ -54,14 +52,12 @@ class QuietLog:
         self._last.move_to_end(slot)
         held = self._held.pop(slot, 0)
         more = f" ({held} more since the last report)" if held else ""
-        self.logger.log(
-            self.level, "%s%s", message.replace(key, shown) if key != shown else message, more
-        )
+        self.logger.log(self.level, "%s%s", message, more)
         return True
 
     def warning(self, wall: float, *, topic: str, category: str, reason: str) -> None:
         """The service's refusals: `category on topic: reason`."""
-        self.say(wall, topic, category, f"{category} on {topic}: {reason}")
+        self.say(wall, topic, category, f"{category} on {shown(topic)}: {reason}")
 
     def __len__(self) -> int:
         """Kinds held now (at most `remembered`, plus the shared one)."""
@@ -73,3 +69,8 @@ class QuietLog:
             if 0 <= wall - at < self.every_s:
                 return  # the oldest is still in its minute: so is every later one
             del self._last[slot]  # its count held back stays, for its next line
+
+
+def shown(key: str) -> str:
+    """`key` as a line shows it: a junk topic of 60,000 characters is cut, with its length."""
+    return key if len(key) <= SHOWN_CHARS else f"{key[:SHOWN_CHARS]}... ({len(key)} characters)"

@@ -28,7 +28,6 @@ from monitor.domain.events import (
 from monitor.domain.paging import PagingPolicy
 from monitor.wire.outbound import (
     Outgoing,
-    Paging,
     ServiceStatusOut,
     alarm_out,
     chair_state,
@@ -52,7 +51,6 @@ class Projector:
     ) -> None:
         self.clinic, self.site, self.root, self.heartbeat_s = clinic, site, root, heartbeat_s
         self.policy = paging
-        self.paging: Paging | None = paging.status if paging is not None else None
         self._published: dict[str, tuple[tuple[Any, ...], float]] = {}  # signature, wall
         self._dirty: set[str] = set()  # chairs with new values not yet published
 
@@ -113,7 +111,8 @@ class Projector:
     def state(self, chair: Chair, wall: float) -> Outgoing:
         self._published[chair.name] = (_signature(chair), wall)
         self._dirty.discard(chair.name)
-        state = chair_state(chair, site=self.site, wall=wall, paging=self.paging)
+        paging = self.policy.status if self.policy is not None else None
+        state = chair_state(chair, site=self.site, wall=wall, paging=paging)
         topic = chair_topic(self.root, self.site, chair.name, Outbound.STATE)
         return Outgoing(topic, state.to_json(), retain=True)
 

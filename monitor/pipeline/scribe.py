@@ -188,7 +188,7 @@ class Scribe:
         entries: list[Entry] = []
         for report in reports:
             if report.chair is None:
-                entries += self._site(report, wall)
+                entries += self._site(report)
                 continue
             if report.chair not in self.clinic:
                 continue  # a chair's refusal is in the journal entry of its message
@@ -203,7 +203,7 @@ class Scribe:
                 self._snapshot_due[chair.name] = wall + self.snapshot_s
         return entries
 
-    def _site(self, report: Report, wall: float) -> list[Entry]:
+    def _site(self, report: Report) -> list[Entry]:
         """The site's own events (paging: pages, replies, escalations, hand-overs, the
         technical alarm paging_failed), each with the chair and session it is about if any;
         a refusal is in the journal entry of its message."""

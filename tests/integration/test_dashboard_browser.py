@@ -138,15 +138,22 @@ class Screen:
         return "banner unreadable"
 
 
-async def station_page(browser: Browser, base: str, user: str = "nurse.kim") -> Screen:
+async def station_page(
+    browser: Browser,
+    base: str,
+    user: str = "nurse.kim",
+    *,
+    viewport: dict[str, int] = VIEWPORT,
+    passwords: dict[str, str] = PASSWORDS,
+) -> Screen:
     """Log in through the real login form, as a nurse does, and land on the station."""
-    context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
     page = await context.new_page()
     screen = Screen(page)
     page.on("pageerror", lambda exc: screen.errors.append(str(exc)))
     await page.goto(f"{base}/login")
     await page.locator("input[name=username]").fill(user)
-    await page.locator("input[name=password]").fill(PASSWORDS[user])
+    await page.locator("input[name=password]").fill(passwords[user])
     await page.locator("button[type=submit]").click()
     await page.wait_for_url(f"{base}/", timeout=10_000)
     return screen

@@ -49,6 +49,7 @@ from tests.integration.test_dashboard_browser import (
     chair_state,
     publish_state,
     serving,
+    station_page,
 )
 from tests.integration.test_dashboard_browser import (
     USERS as NURSES,
@@ -82,17 +83,8 @@ async def site(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Running]:
 async def station_at(
     browser: Browser, base: str, *, user: str = "nurse.kim", viewport: dict[str, int] = VIEWPORT
 ) -> Screen:
-    """Log in through the real login form and land on the station."""
-    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-    page = await context.new_page()
-    screen = Screen(page)
-    page.on("pageerror", lambda exc: screen.errors.append(str(exc)))
-    await page.goto(f"{base}/login")
-    await page.locator("input[name=username]").fill(user)
-    await page.locator("input[name=password]").fill(PASSWORDS[user])
-    await page.locator("button[type=submit]").click()
-    await page.wait_for_url(f"{base}/", timeout=10_000)
-    return screen
+    """Log in through the real login form (a nurse or the auditor) and land on the station."""
+    return await station_page(browser, base, user, viewport=viewport, passwords=PASSWORDS)
 
 
 # What the service publishes, built with its own models -----------------------------------------
