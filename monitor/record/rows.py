@@ -1,5 +1,7 @@
-"""How entries become rows of the SQLite record and come back: the columns of each table, in
-the order of the entry's fields, and the statement each entry is written with.
+"""How entries become rows of the record and come back: the columns of each table, in the order
+of the entry's fields, and the statement each entry is written with. SQLite and PostgreSQL share
+them: the statements are written with `?` placeholders (PostgreSQL's driver takes `%s`, see
+`postgres.py`) and SQL both understand.
 
 The table and column names are those of the store before (`monitor/store.py`), so its files read;
 `technical` is kept as comma-joined text (NULL for none), event data as JSON, and an alarm's
@@ -9,7 +11,7 @@ The table and column names are those of the store before (`monitor/store.py`), s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -22,6 +24,7 @@ from monitor.record.base import (
     MessageEntry,
     ReadingEntry,
     SessionEntry,
+    SessionRecord,
     SnapshotEntry,
     event_data_json,
 )
@@ -59,6 +62,14 @@ def select(table: str, columns: Sequence[str]) -> str:
 
 def quoted(columns: Sequence[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
+
+
+def where_clause(**filters: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause for the filters that are set (their names are columns, from this package)."""
+    named = {column: value for column, value in filters.items() if value is not None}
+    if not named:
+        return "", []
+    return " WHERE " + " AND ".join(f'"{c}" = ?' for c in named), list(named.values())
 
 
 def _reading_params(entry: ReadingEntry) -> Params:
@@ -137,3 +148,99 @@ def statements(entries: Sequence[Entry]) -> list[tuple[str, list[Params]]]:
             runs.append((sql, []))
         runs[-1][1].append(params(entry))
     return [run for runs in tables.values() for run in runs]
+
+
+JOURNAL_PAGE = 1_000  # messages read at a time: a long journal streams
+Query = tuple[str, Sequence[Any]]
+
+
+class SqlReads:
+    """The `Recorder`'s reads as SQL on these tables, for a backend that supplies `_snapshot`
+    (the rows of each query, all from one moment of the record, or RecordError) and
+    `_check_open` (RecordError once closed)."""
+
+    def _snapshot(self, queries: Sequence[Query]) -> list[list[Params]]:
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def session(self, session: str) -> SessionRecord:
+        summary, readings, alarms = self._snapshot(
+            [
+                (f"{select('sessions', SESSION_COLUMNS)} WHERE id = ?", (session,)),
+                (
+                    f"{READING_SELECT} WHERE session = ? ORDER BY coalesce(chair_ts, ts), id",
+                    (session,),
+                ),
+                (
+                    f"{select('alarm_transitions', ALARM_COLUMNS)} WHERE session = ? ORDER BY id",
+                    (session,),
+                ),
+            ]
+        )
+        return SessionRecord(
+            session=SessionEntry(*summary[0]) if summary else None,
+            readings=[reading_of(row) for row in readings],
+            alarms=[AlarmEntry(*row) for row in alarms],
+        )
+
+    def sessions(self, site: str | None = None) -> list[SessionEntry]:
+        where, params = where_clause(site=site)
+        sql = f"{select('sessions', SESSION_COLUMNS)}{where} ORDER BY admitted_at, rowid"
+        return [SessionEntry(*row) for row in self._rows(sql, *params)]
+
+    def snapshots(self, site: str) -> list[SnapshotEntry]:
+        sql = f"{select('chair_snapshots', SNAPSHOT_COLUMNS)} WHERE site = ? ORDER BY chair"
+        return [SnapshotEntry(*row) for row in self._rows(sql, site)]
+
+    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
+        self._check_open()
+        return self._journal(site)
+
+    def _journal(self, site: str | None) -> Iterator[MessageEntry]:
+        where, params = where_clause(site=site)
+        where = f"{where} AND id > ?" if where else " WHERE id > ?"
+        sql = f"SELECT id, {quoted(MESSAGE_COLUMNS)} FROM messages{where} ORDER BY id LIMIT ?"
+        after = 0
+        while page := self._rows(sql, *params, after, JOURNAL_PAGE):
+            yield from (MessageEntry(*row[1:]) for row in page)
+            after = page[-1][0]
+
+    def messages(
+        self, *, chair: str | None = None, outcome: str | None = None
+    ) -> list[MessageEntry]:
+        rows = self._read(MESSAGE_COLUMNS, "messages", chair=chair, outcome=outcome)
+        return [MessageEntry(*row) for row in rows]
+
+    def readings(
+        self, *, chair: str | None = None, session: str | None = None
+    ) -> list[ReadingEntry]:
+        where, params = where_clause(chair=chair, session=session)
+        rows = self._rows(f"{READING_SELECT}{where} ORDER BY id", *params)
+        return [reading_of(row) for row in rows]
+
+    def alarms(
+        self, *, chair: str | None = None, session: str | None = None, kind: str | None = None
+    ) -> list[AlarmEntry]:
+        rows = self._read(
+            ALARM_COLUMNS, "alarm_transitions", chair=chair, session=session, kind=kind
+        )
+        return [AlarmEntry(*row) for row in rows]
+
+    def events(self, *, session: str | None = None, type: str | None = None) -> list[EventEntry]:
+        rows = self._read(EVENT_COLUMNS, "events", session=session, type=type)
+        return [event_of(row) for row in rows]
+
+    def login(self, token_digest: str, now: float) -> LoginEntry | None:
+        sql = f"{select('logins', LOGIN_COLUMNS)} WHERE token_digest = ? AND expires_at > ?"
+        rows = self._rows(sql, token_digest, now)
+        return LoginEntry(*rows[0]) if rows else None
+
+    def _read(self, columns: Sequence[str], table: str, **filters: str | None) -> list[Params]:
+        where, params = where_clause(**filters)
+        return self._rows(f"{select(table, columns)}{where} ORDER BY id", *params)
+
+    def _rows(self, sql: str, *params: Any) -> list[Params]:
+        [rows] = self._snapshot([(sql, params)])
+        return rows

@@ -1,7 +1,8 @@
 """The record in one SQLite file (`SqliteRecorder`): a clinic's single machine.
 
 How it works: the tables and columns are those of the store before it (`monitor/store.py`), so a
-database that store wrote opens and reads (`rows` maps entries to them, `schema` builds them). `PRAGMA user_version` says which of `MIGRATIONS` the
+database that store wrote opens and reads (`rows` maps entries to them and reads them back,
+`schema` builds them). `PRAGMA user_version` says which of `MIGRATIONS` the
 file has had; opening runs the rest, in order, in one transaction (a store's file is version 0).
 The file is in WAL mode, so reads, each on a connection of its own, run beside the writer; a
 session's summary, readings and alarms are read in one transaction, from one moment. One
@@ -17,46 +18,19 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.record.base import (
-    AlarmEntry,
-    Entry,
-    EventEntry,
-    LoginEntry,
-    MessageEntry,
-    ReadingEntry,
-    RecordError,
-    SessionEntry,
-    SessionRecord,
-    SnapshotEntry,
-    check_batch,
-)
-from monitor.record.rows import (
-    ALARM_COLUMNS,
-    EVENT_COLUMNS,
-    LOGIN_COLUMNS,
-    MESSAGE_COLUMNS,
-    READING_SELECT,
-    SESSION_COLUMNS,
-    SNAPSHOT_COLUMNS,
-    Params,
-    event_of,
-    quoted,
-    reading_of,
-    select,
-    statements,
-)
+from monitor.record.base import Entry, RecordError, check_batch
+from monitor.record.rows import Params, Query, SqlReads, statements
 from monitor.record.schema import MIGRATIONS, SCHEMA_VERSION
 
-JOURNAL_PAGE = 1_000  # messages read at a time: a long journal streams
 # What sqlite3 raises for a value it cannot bind (a str with a lone surrogate, an int over 64 bits).
 _FAILURES = (sqlite3.Error, UnicodeError, OverflowError)
 
 
-class SqliteRecorder:
+class SqliteRecorder(SqlReads):
     """A `Recorder` in the SQLite file at `path` (or ":memory:", gone when closed).
 
     Args:
@@ -84,93 +58,13 @@ class SqliteRecorder:
             except _FAILURES as exc:
                 raise RecordError(f"cannot write to the record {self.path}: {exc}") from exc
 
-    def session(self, session: str) -> SessionRecord:
-        summary, readings, alarms = self._snapshot(
-            [
-                (f"{select('sessions', SESSION_COLUMNS)} WHERE id = ?", (session,)),
-                (
-                    f"{READING_SELECT} WHERE session = ? ORDER BY coalesce(chair_ts, ts), id",
-                    (session,),
-                ),
-                (
-                    f"{select('alarm_transitions', ALARM_COLUMNS)} WHERE session = ? ORDER BY id",
-                    (session,),
-                ),
-            ]
-        )
-        return SessionRecord(
-            session=SessionEntry(*summary[0]) if summary else None,
-            readings=[reading_of(row) for row in readings],
-            alarms=[AlarmEntry(*row) for row in alarms],
-        )
-
-    def sessions(self, site: str | None = None) -> list[SessionEntry]:
-        where, params = _where(site=site)
-        sql = f"{select('sessions', SESSION_COLUMNS)}{where} ORDER BY admitted_at, rowid"
-        return [SessionEntry(*row) for row in self._rows(sql, *params)]
-
-    def snapshots(self, site: str) -> list[SnapshotEntry]:
-        sql = f"{select('chair_snapshots', SNAPSHOT_COLUMNS)} WHERE site = ? ORDER BY chair"
-        return [SnapshotEntry(*row) for row in self._rows(sql, site)]
-
-    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
-        self._check_open()
-        return self._journal(site)
-
-    def _journal(self, site: str | None) -> Iterator[MessageEntry]:
-        where, params = _where(site=site)
-        where = f"{where} AND id > ?" if where else " WHERE id > ?"
-        sql = f"SELECT id, {quoted(MESSAGE_COLUMNS)} FROM messages{where} ORDER BY id LIMIT ?"
-        after = 0
-        while page := self._rows(sql, *params, after, JOURNAL_PAGE):
-            yield from (MessageEntry(*row[1:]) for row in page)
-            after = page[-1][0]
-
-    def messages(
-        self, *, chair: str | None = None, outcome: str | None = None
-    ) -> list[MessageEntry]:
-        rows = self._read(MESSAGE_COLUMNS, "messages", chair=chair, outcome=outcome)
-        return [MessageEntry(*row) for row in rows]
-
-    def readings(
-        self, *, chair: str | None = None, session: str | None = None
-    ) -> list[ReadingEntry]:
-        where, params = _where(chair=chair, session=session)
-        rows = self._rows(f"{READING_SELECT}{where} ORDER BY id", *params)
-        return [reading_of(row) for row in rows]
-
-    def alarms(
-        self, *, chair: str | None = None, session: str | None = None, kind: str | None = None
-    ) -> list[AlarmEntry]:
-        rows = self._read(
-            ALARM_COLUMNS, "alarm_transitions", chair=chair, session=session, kind=kind
-        )
-        return [AlarmEntry(*row) for row in rows]
-
-    def events(self, *, session: str | None = None, type: str | None = None) -> list[EventEntry]:
-        rows = self._read(EVENT_COLUMNS, "events", session=session, type=type)
-        return [event_of(row) for row in rows]
-
-    def login(self, token_digest: str, now: float) -> LoginEntry | None:
-        sql = f"{select('logins', LOGIN_COLUMNS)} WHERE token_digest = ? AND expires_at > ?"
-        rows = self._rows(sql, token_digest, now)
-        return LoginEntry(*rows[0]) if rows else None
-
     def close(self) -> None:
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._db.close()
 
-    def _read(self, columns: Sequence[str], table: str, **filters: str | None) -> list[Params]:
-        where, params = _where(**filters)
-        return self._rows(f"{select(table, columns)}{where} ORDER BY id", *params)
-
-    def _rows(self, sql: str, *params: Any) -> list[Params]:
-        [rows] = self._snapshot([(sql, params)])
-        return rows
-
-    def _snapshot(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Params]]:
+    def _snapshot(self, queries: Sequence[Query]) -> list[list[Params]]:
         """The rows of each query, all from one moment of the record: on a connection of their
         own (safe beside the writer thread), or for ":memory:", which has only the one, under
         the writer's lock."""
@@ -193,14 +87,6 @@ class SqliteRecorder:
     def _check_open(self) -> None:
         if self._closed:
             raise RecordError(f"the record {self.path} is closed; open a new SqliteRecorder")
-
-
-def _where(**filters: str | None) -> tuple[str, list[str]]:
-    """A WHERE clause for the filters that are set (their names are columns, from this module)."""
-    named = {column: value for column, value in filters.items() if value is not None}
-    if not named:
-        return "", []
-    return " WHERE " + " AND ".join(f'"{c}" = ?' for c in named), list(named.values())
 
 
 def _run(
