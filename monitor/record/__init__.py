@@ -19,6 +19,7 @@ from monitor.record.base import (
     SnapshotEntry,
 )
 from monitor.record.memory import MemoryRecorder
+from monitor.record.postgres import SCHEMES, PostgresRecorder, check_postgres_url
 from monitor.record.sqlite import SqliteRecorder
 from monitor.record.writer import Writer
 
@@ -30,6 +31,7 @@ __all__ = [
     "LoginEntry",
     "MemoryRecorder",
     "MessageEntry",
+    "PostgresRecorder",
     "ReadingEntry",
     "RecordError",
     "Recorder",
@@ -44,12 +46,13 @@ __all__ = [
 
 SQLITE = "sqlite:///"
 MEMORY = "memory://"
-ACCEPTED = "sqlite:///PATH, sqlite:///:memory: or memory://"
+ACCEPTED = "sqlite:///PATH, sqlite:///:memory:, postgresql://USER:PASS@HOST/DB or memory://"
 
 
 def open_recorder(url: str) -> Recorder:
     """The record `url` names: `sqlite:///PATH` (a relative PATH, or `sqlite:////abs/path`),
-    `sqlite:///:memory:`, or `memory://`.
+    `sqlite:///:memory:`, `postgresql://USER:PASS@HOST[:PORT]/DB` (or `postgres://`), or
+    `memory://`.
 
     Raises:
         RecordError: the URL names no backend this program has, or the record cannot be opened.
@@ -60,13 +63,15 @@ def open_recorder(url: str) -> Recorder:
         raise RecordError(str(exc)) from exc
     if url == MEMORY:
         return MemoryRecorder()
+    if url.startswith(SCHEMES):
+        return PostgresRecorder(url)
     return SqliteRecorder(url.removeprefix(SQLITE))
 
 
 def check_url(url: str) -> None:
     """Raise ValueError, saying what to write instead, unless `open_recorder` accepts `url`;
     opens nothing (for validating settings)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("PostgreSQL is not supported yet; use sqlite:///PATH")
-    if url != MEMORY and (not url.startswith(SQLITE) or url == SQLITE):
+    if url.startswith(SCHEMES):
+        check_postgres_url(url)
+    elif url != MEMORY and (not url.startswith(SQLITE) or url == SQLITE):
         raise ValueError(f"{url!r} names no record: use {ACCEPTED}")

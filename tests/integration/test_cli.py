@@ -79,8 +79,8 @@ def test_serve_with_a_broker_ca_file_missing_or_not_pem_exits_2_naming_the_file(
     assert "Traceback" not in missing.stderr + not_pem.stderr
 
 
-def test_serve_with_a_postgresql_db_exits_2(tmp_path: Path) -> None:
-    result = _serve("--db", "postgresql://x", cwd=tmp_path)
+def test_serve_with_a_postgresql_db_url_libpq_cannot_read_exits_2(tmp_path: Path) -> None:
+    result = _serve("--db", "postgresql://x?nonsense=1", cwd=tmp_path)
 
     assert result.returncode == 2
     assert "db" in result.stderr

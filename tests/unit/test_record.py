@@ -11,6 +11,7 @@ from record_suite import RecorderSuite
 
 from monitor.record import (
     MemoryRecorder,
+    PostgresRecorder,
     Recorder,
     RecordError,
     SqliteRecorder,
@@ -19,23 +20,26 @@ from monitor.record import (
 )
 
 
-def _open(backend: str, folder: Path) -> Recorder:
+def _open(backend: str, request: pytest.FixtureRequest, folder: Path) -> Recorder:
     if backend == "memory":
         return MemoryRecorder()
     if backend == "sqlite":
         return SqliteRecorder(folder / "record" / "audit.db")
+    if backend == "postgres":
+        return PostgresRecorder(request.getfixturevalue("postgres_url"))
     return SqliteRecorder(":memory:")
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-memory"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-memory", "postgres"])
 def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Recorder]:
-    backend = _open(request.param, tmp_path)
+    backend = _open(request.param, request, tmp_path)
     yield backend
     backend.close()
 
 
 class TestRecorder(RecorderSuite):
-    """The suite, run once per backend: `[memory]`, `[sqlite]` (a file), `[sqlite-memory]`."""
+    """The suite, run once per backend: `[memory]`, `[sqlite]` (a file), `[sqlite-memory]`,
+    `[postgres]` (a database of its own on the tests' PostgreSQL, `tests/pg.py`)."""
 
 
 # Which backend a setting names ----------------------------------------------------------------
@@ -56,15 +60,19 @@ def test_a_url_names_its_backend(tmp_path: Path) -> None:
         recorder.close()
 
 
-POSTGRES = "PostgreSQL is not supported yet; use sqlite:///PATH"
-NO_RECORD = "names no record: use sqlite:///PATH, sqlite:///:memory: or memory://"
+NO_RECORD = (
+    "names no record: use sqlite:///PATH, sqlite:///:memory:,"
+    " postgresql://USER:PASS@HOST/DB or memory://"
+)
+NO_DATABASE = "names no database: use postgresql://USER:PASS@HOST/DB"
 
 
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://monitor@db/audit", POSTGRES),
-        ("postgres://db/audit", POSTGRES),
+        ("postgresql://", NO_DATABASE),
+        ("postgres://", NO_DATABASE),
+        ("postgresql://db/audit?nonsense=1", 'invalid URI query parameter: "nonsense"'),
         ("mysql://db/audit", NO_RECORD),
         ("sqlite:///", NO_RECORD),  # no path: never an in-memory record by accident
         ("sqlite://audit.db", NO_RECORD),
@@ -82,5 +90,7 @@ def test_a_url_that_names_no_backend_says_what_would(url: str, message: str) -> 
 
 def test_checking_a_url_opens_nothing(tmp_path: Path) -> None:
     check_url(f"sqlite:///{tmp_path}/not/made/audit.db")
+    check_url("postgresql://monitor:secret@db.invalid:5432/audit")  # no server is asked
+    check_url("postgres://db.invalid/audit")
 
     assert not (tmp_path / "not").exists()
