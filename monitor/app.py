@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -122,7 +121,8 @@ class Service:
             dump=dump_chair,
             paging=self.policy,
         )
-        client_id = settings.client_id or f"infusion-monitor-{settings.site}-{secrets.token_hex(3)}"
+        # The same id at every start: the broker keeps this service's session while it is down.
+        client_id = settings.client_id or f"infusion-monitor-{settings.site}"
         self.link = MqttLink(
             settings.broker_address(),
             client_id=client_id,
@@ -131,7 +131,9 @@ class Service:
             on_message=self._on_message,
             on_connect=self._on_connect,
             meter=self.metrics,
+            ledger=self.writer,
         )
+        self.writer.on_kept = self.link.release
         self.desk: PagerDesk | None = None
         if paging is not None:
             routes = build_routes(paging[1], publish=self.link.publish,
@@ -304,6 +306,7 @@ class Service:
             try:
                 self._deliver(self.intake.tick(wall))
                 failing = self.writer.failing
+                self.link.release()  # a record that stalls with no message arriving
                 due = wall - self._status_at >= self.settings.status_every_s
                 refused = len(self.intake.refused_chairs.names)
                 changed = (

@@ -9,6 +9,18 @@ again forever; cancellation is never swallowed. TCP_NODELAY is set on the socket
 alarm published right after the PUBACK of the reading that caused it waits for Nagle. With an
 `mqtts://` address the link speaks TLS and checks the broker's certificate (`broker_client`,
 which the simulators use too).
+
+Nothing acknowledged is lost (a link with a `ledger`, the service's): the broker session is
+persistent (a fixed client id, clean session off, QoS 1 subscriptions), so the broker keeps what
+arrives while the service is down or reconnecting, and each QoS 1 message is acknowledged only
+once what it became is kept (`Ledger.kept`: in the record, or in the record's spill file), in
+the order the messages arrived. Handling a message does not wait for that: its alarms go out
+first, and the acknowledgements follow each write of the record. aiomqtt acknowledges on
+receipt and has no switch for it (its issue #345), so the link turns paho's manual
+acknowledgement on in the client aiomqtt wraps (`manual_ack_set`) and acknowledges with paho's
+`ack(mid, qos)` (the workaround described in that issue); docs/architecture.md says why. A
+message the broker sends again after a reconnection (it was not acknowledged yet) is handled
+again: the core refuses a reading it has seen, and a command a second time changes nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +68,16 @@ class LinkMeter(Protocol):
     def link_outbox(self, depth: int) -> None: ...
 
 
+class Ledger(Protocol):
+    """Where handled messages end up (the record's `Writer`): positions in what it was offered,
+    and how many of the first are kept for good."""
+
+    @property
+    def offered(self) -> int: ...
+    @property
+    def kept(self) -> int: ...
+
+
 class Unmetered:
     """A meter that counts nothing (a station's link, a test's)."""
 
@@ -88,7 +110,11 @@ class MqttLink:
         on_change: Callable[[bool], None] = lambda connected: None,
         meter: LinkMeter | None = None,
         keepalive_s: int = 10,
+        ledger: Ledger | None = None,
     ) -> None:
+        """With a `ledger` the broker session is persistent and each message is acknowledged
+        once the ledger keeps what it became (see the module's docstring); `client_id` must
+        then be the same at every start, and not another client's."""
         self.broker, self.client_id, self.subscriptions = broker, client_id, subscriptions
         self.will, self.on_message, self.on_connect = will, on_message, on_connect
         self.on_change, self.keepalive_s = on_change, keepalive_s
@@ -99,6 +125,11 @@ class MqttLink:
         self.last_error: str | None = None
         self.connected_since: float | None = None
         self.closing = False  # set before the link is cancelled: never reconnect after it
+        self.ledger = ledger
+        # Messages handled and not yet acknowledged, in arrival order: (ledger position after
+        # the message, its packet id), and how to acknowledge on the current connection.
+        self._unacked: deque[tuple[int, int]] = deque()
+        self._ack: Callable[[int, int], object] | None = None
 
     def publish(self, message: Outgoing) -> None:
         """Queue a message; when the outbox is full the oldest goes, counted and logged."""
@@ -129,7 +160,17 @@ class MqttLink:
             if self.connected_since is not None:
                 attempt = 0
 
+    def release(self) -> None:
+        """Acknowledge, in arrival order, every message whose entries the ledger now keeps."""
+        if self.ledger is None or self._ack is None:
+            return
+        kept = self.ledger.kept
+        while self._unacked and self._unacked[0][0] <= kept:
+            self._ack(self._unacked.popleft()[1], 1)
+
     def _disconnected(self) -> None:
+        self._unacked.clear()  # their ids belonged to that connection: the broker sends again
+        self._ack = None
         was = self.connected.is_set()
         self.connected.clear()
         self.meter.link_connected(False)
@@ -144,7 +185,7 @@ class MqttLink:
             self.broker,
             identifier=self.client_id,
             will=will,
-            clean_session=True,
+            clean_session=self.ledger is None,
             keepalive=self.keepalive_s,
             timeout=10,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
@@ -152,6 +193,7 @@ class MqttLink:
         )
         client.pending_calls_threshold = SEND_BATCH + 1  # a full batch in flight is by design
         self.connected_since = None
+        manual = self.ledger is not None and _manual_ack(client)
         async with client:
             _flow_control(client)
             _still_wanted(self)
@@ -169,13 +211,17 @@ class MqttLink:
             )
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._send(client), name="mqtt-send")
-                tasks.create_task(self._receive(client), name="mqtt-receive")
+                tasks.create_task(self._receive(client, manual), name="mqtt-receive")
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
+    async def _receive(self, client: aiomqtt.Client, manual: bool) -> None:
         """Hand each message on, in order. While messages wait, they are taken straight from
         the intake (aiomqtt's iterator makes a task per message to watch for a disconnection,
         which a waiting message does not need), with a pause every RECEIVE_BATCH so the
-        sender and the clock tick run in a burst too."""
+        sender and the clock tick run in a burst too. With `manual` acknowledgement each QoS 1
+        message is noted, to be acknowledged once kept (`release`)."""
+        ledger = self.ledger if manual else None
+        if ledger is not None:
+            self._ack = getattr(client, "_client").ack  # noqa: B009 (checked by _manual_ack)
         queue = getattr(client, "_queue", None)
         waiting = queue if isinstance(queue, Intake) else None
         messages = client.messages
@@ -191,6 +237,9 @@ class MqttLink:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
             await self.on_message(message.topic.value, data, time.time(), bool(message.retain))
+            if ledger is not None and message.qos > 0:
+                self._unacked.append((ledger.offered, message.mid))
+                self.release()
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """Publish in order, up to `SEND_BATCH` messages in flight at once (waiting for each
@@ -296,6 +345,18 @@ class Intake(asyncio.Queue[Any]):
             self.paused = False
             self.resume()
         return item
+
+
+def _manual_ack(client: aiomqtt.Client) -> bool:
+    """Turn on paho's manual acknowledgement in the client aiomqtt wraps; False (logged) when
+    this aiomqtt has no paho client where expected, and messages are acknowledged on receipt."""
+    paho = getattr(client, "_client", None)
+    if paho is None or not callable(getattr(paho, "manual_ack_set", None)):
+        log.error("this aiomqtt has no paho client to acknowledge through: messages are "
+                  "acknowledged on receipt, and a crash can lose the ones not yet recorded")  # fmt: skip
+        return False
+    paho.manual_ack_set(True)
+    return True
 
 
 def _flow_control(client: aiomqtt.Client) -> None:

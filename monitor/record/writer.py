@@ -12,6 +12,18 @@ write is a degraded mode, never a reason to give entries up. `failing` says so (
 or one taking longer than `stall_s`), for the station's alarm. An entry no backend can hold (a
 bug upstream) is given up at once, and the rest of its batch retried without it. `stop` makes
 a last attempt within a deadline and spills what it could not write.
+
+Positions: every entry offered has one (`offered` counts them), and `kept` says how many of the
+first ones are kept, i.e. would be found again after the process is killed: appended to the
+record, or written to the spill file (an OS write, which outlives the process). The entries
+waiting in memory for the record (the queue, and the batch being written from it) are always
+one run, the oldest not yet kept: every later entry went to the spill. The broker link
+acknowledges a message once its entries are kept (see `monitor.mqtt`). While the record is
+failing, everything offered counts as kept: the acknowledgements must go on, or the broker
+would stop sending and blind the alarm path (safety first, then the record). What waited in
+memory then is lost only if the process dies before the record or the spill takes it, and the
+station shows the failing record all that time. `on_kept` is called whenever `kept` may have
+grown.
 """
 
 from __future__ import annotations
@@ -91,6 +103,10 @@ class Writer:
         self._writing_since: float | None = None  # monotonic
         self._inflight: asyncio.Future[bool] | None = None
         self._dropped_logged = 0
+        self.offered = 0
+        self._queued_end = 0  # the position after the newest entry put on the queue
+        self._kept = 0
+        self.on_kept: Callable[[], None] = lambda: None
 
     # Taking entries ------------------------------------------------------------------------
 
@@ -98,16 +114,30 @@ class Writer:
         """Keep `entries` for the record, in order, without waiting."""
         if not entries:
             return
+        self.offered += len(entries)
         if (
             len(self.spill)
             or self.failing
             or self.queue.maxsize - self.queue.qsize() < len(entries)
         ):
             self._to_spill(entries)
+            self.on_kept()
         else:
             for entry in entries:
                 self.queue.put_nowait(entry)
+            self._queued_end = self.offered
         self._wake.set()
+
+    @property
+    def kept(self) -> int:
+        """How many of the entries offered first are kept (see the module's docstring): those
+        before the run waiting in memory, or all while the record is failing."""
+        waiting = self.queue.qsize() + (len(self._pending) if self._token is None else 0)
+        if waiting and not self.failing:
+            self._kept = max(self._kept, self._queued_end - waiting)
+        else:
+            self._kept = self.offered
+        return self._kept
 
     async def submit(self, entries: Iterable[Entry]) -> None:
         """`offer`, for callers that await (it never waits)."""
@@ -186,6 +216,7 @@ class Writer:
 
     async def _failed(self) -> None:
         self._failures += 1
+        self.on_kept()  # failing: what waits counts as kept
         if self.failing_since is None:
             self.failing_since = time.time()
             log.error("record: FAILING (%s); entries go to the spill until it writes again",
@@ -199,6 +230,7 @@ class Writer:
         if self._token is not None:
             self.spill.commit(self._token)
         self._pending, self._token, self._failures = [], None, 0
+        self.on_kept()
         if self.failing_since is not None:
             log.warning("record: writing again after %.0f s; %d entries still to write from "
                         "the spill", time.time() - self.failing_since, len(self.spill))  # fmt: skip

@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import signal
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from monitor.record import open_recorder
 from monitor.settings import load_settings
 from monitor.wire.payloads import parse_event_time
 from tests.integration.conftest import ROOT, SITE, Bus, StartService
+from tests.integration.processes import serve_process
 from tests.integration.sessions import T0, ScriptedSession, at, topic
 
 T = TypeVar("T")
@@ -435,23 +434,9 @@ async def _retained(port: int, where: str, *, within_s: float = 5.0) -> dict[str
     raise AssertionError(f"no retained message on {where}")
 
 
-@contextlib.asynccontextmanager
-async def _serve(port: int, tmp_path: Path, name: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`infusion-monitor serve` as a subprocess; killed on the way out if still running."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFUSION_MONITOR_")}
-    with (tmp_path / f"{name}.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitor.cli", "serve", "--broker", f"mqtt://127.0.0.1:{port}",
-            "--site", SITE, "--db", f"sqlite:///{tmp_path / name}.db", "--http", "off",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log,
-            env=env,
-        )  # fmt: skip
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+def _serve(port: int, tmp_path: Path, name: str) -> Any:
+    """`infusion-monitor serve` as a subprocess, recording to `{name}.db`."""
+    return serve_process(port, f"sqlite:///{tmp_path / name}.db", log=tmp_path / f"{name}.log")
 
 
 def _statuses(bus: Bus, since: int = 0) -> list[dict[str, Any]]:

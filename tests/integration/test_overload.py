@@ -14,7 +14,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +29,7 @@ from monitor.cli import build_service
 from monitor.record import open_recorder
 from monitor.settings import load_settings
 from tests.integration.conftest import ROOT, SITE, Bus, StartService
+from tests.integration.processes import serve_process
 from tests.integration.sessions import T0, topic
 
 pytestmark = pytest.mark.integration
@@ -326,22 +326,8 @@ def read_only(folder: Path) -> Iterator[None]:
 # Stopping and starting as a process ---------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def serve(port: int, db: str, log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFUSION_MONITOR_")}
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitor.cli", "serve", "--broker", f"mqtt://127.0.0.1:{port}",
-            "--site", SITE, "--db", db, "--http", "off",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=out,
-            env=env,
-        )  # fmt: skip
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+def serve(port: int, db: str, log: Path) -> Any:
+    return serve_process(port, db, log=log)
 
 
 async def test_sigterm_with_the_database_locked_stops_within_10_s_and_keeps_the_rest(

@@ -10,6 +10,7 @@ import pytest
 
 from monitor import mqtt
 from monitor.mqtt import Intake, Unmetered
+from monitor.wire.address import BrokerAddress
 
 TOPIC = "clinic/t1/chair/c01/vitals"  # 26 characters
 
@@ -81,3 +82,47 @@ async def test_a_full_intake_refuses_and_counts(monkeypatch: pytest.MonkeyPatch)
 
     assert meter.dropped == 1
     assert queue.qsize() == 2
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.offered = 0
+        self.kept = 0
+
+
+def test_a_message_is_acknowledged_only_once_kept_and_in_arrival_order() -> None:
+    ledger, link, acked = _acking()
+    for position, mid in ((2, 7), (5, 3), (5, 9), (8, 1)):  # packet ids are not in order
+        link._unacked.append((position, mid))
+
+    link.release()
+    assert acked == []
+    ledger.kept = 5
+    link.release()
+    assert acked == [7, 3, 9]
+    ledger.kept = 100
+    link.release()
+    assert acked == [7, 3, 9, 1]
+
+
+def test_a_lost_connection_forgets_what_it_had_not_acknowledged() -> None:
+    ledger, link, acked = _acking()
+    link._unacked.append((1, 4))
+    link._disconnected()  # the broker sends it again on the next connection
+    ledger.kept = 1
+    link.release()
+    assert acked == []
+
+
+def _acking() -> tuple[Ledger, mqtt.MqttLink, list[int]]:
+    """A link with a ledger, whose acknowledgements go to a list."""
+    ledger = Ledger()
+    link = mqtt.MqttLink(BrokerAddress("127.0.0.1", 1), client_id="t", subscriptions=[],
+                         on_message=_ignore, ledger=ledger)  # fmt: skip
+    acked: list[int] = []
+    link._ack = lambda mid, qos: acked.append(mid)
+    return ledger, link, acked
+
+
+async def _ignore(topic: str, payload: bytes, wall: float, retained: bool) -> None:
+    pass

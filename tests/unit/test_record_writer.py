@@ -353,3 +353,60 @@ async def test_stop_against_a_held_record_keeps_its_deadline_and_spills(tmp_path
     entries, _ = again.peek(100)
     assert [e.payload for e in entries] == [f"#{n}" for n in range(6)]  # type: ignore[union-attr]
     recorder.release.set()
+
+
+# Positions: what the broker link may acknowledge --------------------------------------------
+
+
+async def test_entries_are_kept_once_written_and_on_kept_says_so() -> None:
+    recorder = Held()
+    writer = Writer(recorder, stall_s=60)
+    told: list[int] = []
+    writer.on_kept = lambda: told.append(writer.kept)
+    writer.offer(messages(3))
+    running = asyncio.create_task(writer.run())
+    assert await asyncio.to_thread(recorder.started.wait, 10)
+
+    assert (writer.offered, writer.kept) == (3, 0)  # being written: not kept yet
+
+    recorder.release.set()
+    await settle(writer, 3)
+    await stop(running)
+    assert writer.kept == 3
+    assert told[-1] == 3
+
+
+def test_spilled_entries_after_the_waiting_run_are_not_kept_before_it(tmp_path: object) -> None:
+    writer = Writer(Recording(), queue_size=2, spill=Spill(f"{tmp_path}/r.spill.jsonl"))
+    writer.offer(messages(2))  # the queue: waiting in memory
+    writer.offer(messages(3, start=2))  # no room: the spill file, kept there
+
+    assert (writer.offered, writer.kept) == (5, 0)  # the oldest still wait
+
+    writer.flush()  # the queue is written
+    assert writer.kept == 5
+
+
+def test_with_nothing_waiting_in_memory_everything_offered_is_kept(tmp_path: object) -> None:
+    writer = Writer(Recording(), queue_size=1, spill=Spill(f"{tmp_path}/r.spill.jsonl"))
+    writer.offer(messages(2))  # straight to the spill file
+
+    assert writer.kept == writer.offered == 2
+
+
+async def test_a_failing_record_counts_everything_as_kept_so_acknowledgements_go_on() -> None:
+    recorder = Held()
+    writer = Writer(recorder, stall_s=0.05)
+    writer.offer(messages(4))
+    running = asyncio.create_task(writer.run())
+    assert await asyncio.to_thread(recorder.started.wait, 10)
+    assert writer.kept == 0
+    await asyncio.sleep(0.1)  # the write stalls: failing
+
+    assert writer.failing
+    assert writer.kept == 4
+
+    recorder.release.set()
+    await settle(writer, 4)
+    await stop(running)
+    assert writer.kept == 4  # never goes back
