@@ -10,13 +10,17 @@ beside the writer, from any thread); a session's summary, readings and alarms ar
 REPEATABLE READ transaction, from one moment. Every connection has a connect timeout and a
 statement timeout, so a server gone away makes a call fail rather than hang; a connection that
 failed is dropped and the next call connects again, so the record writes again once the server
-is back. Every psycopg failure leaves this module as a RecordError naming the database (its URL
-without the password) and the reason.
+is back (a read whose kept connection died with a restarted server is tried once more on a new
+one; an append is not, since its commit may have landed: the `Writer` tries it again). Text
+with a NUL, which PostgreSQL cannot hold and SQLite can, is kept as JSON behind a mark
+(`_held`). Every psycopg failure leaves this module as a RecordError naming the database (its
+URL without the password) and the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,6 +36,8 @@ from monitor.record.pg_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION,
 from monitor.record.rows import Params, Query, SqlReads, statements
 
 SCHEMES = ("postgresql://", "postgres://")
+# The mark that starts a text kept as JSON (see `_held`): a noncharacter, never in real text.
+NUL_MARK = "\ufdd0"
 IDLE_READERS = 4  # read connections kept open between reads; more are opened when needed
 # What psycopg raises for a value it cannot send (a NUL in text, a lone surrogate) and for the rest.
 _FAILURES = (psycopg.Error, UnicodeError, OverflowError)
@@ -67,7 +73,9 @@ class PostgresRecorder(SqlReads):
 
     def append(self, entries: Sequence[Entry]) -> None:
         check_batch(entries)
-        runs = [(_driver_sql(sql), rows) for sql, rows in statements(entries)]
+        runs = [
+            (_driver_sql(sql), [_held(row) for row in rows]) for sql, rows in statements(entries)
+        ]
         with self._lock:
             self._check_open()
             with self._failing("write to"):
@@ -90,39 +98,55 @@ class PostgresRecorder(SqlReads):
             self._closed = True
             if self._writer is not None:
                 self._writer.close()
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        self._drop_idle()
 
     def _snapshot(self, queries: Sequence[Query]) -> list[list[Params]]:
-        """The rows of each query, all from one moment of the record, on a read connection."""
+        """The rows of each query, all from one moment of the record, on a read connection: a
+        kept one, or a new one when none is kept or the kept one died with its server."""
         self._check_open()
-        with self._failing("read"), self._reader() as db:
-            if len(queries) == 1:
-                return [_fetch(db, *queries[0])]
-            with db.transaction():
-                return [_fetch(db, sql, params) for sql, params in queries]
+        with self._failing("read"):
+            with self._idle_lock:
+                kept = self._idle.pop() if self._idle else None
+            if kept is not None:
+                try:
+                    return self._read_on(kept, queries)
+                except psycopg.OperationalError:
+                    if not kept.broken:
+                        raise
+                    self._drop_idle()  # the server restarted: the others died with this one
+            return self._read_on(self._connect_reader(), queries)
 
-    @contextlib.contextmanager
-    def _reader(self) -> Iterator[psycopg.Connection[Params]]:
-        """An idle read connection or a new one; kept for the next read unless it failed."""
-        with self._idle_lock:
-            db = self._idle.pop() if self._idle else None
-        if db is None:
-            db = self._connect()
-            db.isolation_level = IsolationLevel.REPEATABLE_READ
-            db.read_only = True
+    def _read_on(
+        self, db: psycopg.Connection[Params], queries: Sequence[Query]
+    ) -> list[list[Params]]:
+        """Run `queries` on `db`, then keep it for the next read (unless it failed)."""
         try:
-            yield db
+            if len(queries) == 1:
+                rows = [_fetch(db, *queries[0])]
+            else:
+                with db.transaction():
+                    rows = [_fetch(db, sql, params) for sql, params in queries]
         except BaseException:
             db.close()
             raise
         with self._idle_lock:
             if not self._closed and len(self._idle) < IDLE_READERS:
                 self._idle.append(db)
-                return
+                return rows
         db.close()
+        return rows
+
+    def _connect_reader(self) -> psycopg.Connection[Params]:
+        db = self._connect()
+        db.isolation_level = IsolationLevel.REPEATABLE_READ
+        db.read_only = True
+        return db
+
+    def _drop_idle(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.close()
 
     def _connect(self) -> psycopg.Connection[Params]:
         return psycopg.connect(**self._params, autocommit=True)
@@ -190,7 +214,28 @@ def _driver_sql(sql: str) -> str:
 
 
 def _fetch(db: psycopg.Connection[Params], sql: str, params: Sequence[Any]) -> list[Params]:
-    return db.execute(_driver_sql(sql), params).fetchall()
+    rows = db.execute(_driver_sql(sql), _held(params)).fetchall()
+    return [_read_back(row) for row in rows]
+
+
+def _held(values: Sequence[Any]) -> Params:
+    """`values` as PostgreSQL can hold them: text with a NUL (which SQLite keeps, and a payload
+    off the wire may have) as JSON text behind `NUL_MARK`, and text starting with the mark too,
+    so every text reads back as it was (`_read_back`) and equal texts are still equal."""
+    return tuple(
+        f"{NUL_MARK}{json.dumps(v, ensure_ascii=False)}"
+        if isinstance(v, str) and ("\x00" in v or v.startswith(NUL_MARK))
+        else v
+        for v in values
+    )
+
+
+def _read_back(row: Params) -> Params:
+    if not any(isinstance(v, str) and v.startswith(NUL_MARK) for v in row):
+        return row
+    return tuple(
+        json.loads(v[1:]) if isinstance(v, str) and v.startswith(NUL_MARK) else v for v in row
+    )
 
 
 def _migrate(db: psycopg.Connection[Params], url: str) -> None:
