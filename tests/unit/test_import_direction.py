@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "monitor.app": APP,
     "monitor.settings": APP,
     "monitor.replay": APP,
+    "monitor.audit": APP,
     "monitor.cli": ROOT_LAYER,
     "monitor.__main__": ROOT_LAYER,
 }
