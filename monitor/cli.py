@@ -1,5 +1,9 @@
-"""`infusion-monitor`: serve, demo, replay. The composition root: the only module that puts the
-service, the nurses' station and (for the demo) the simulators together.
+"""`infusion-monitor`: serve, demo, replay, audit. The composition root: the only module that
+puts the service, the nurses' station and (for the demo) the simulators together.
+
+`audit` is a group of read-only commands over the record (`monitor.audit`): `sessions`, `show`,
+`export`; each opens the record `serve` would use (`--db`, `INFUSION_MONITOR_DB`, `--config`).
+An unknown session is a bad argument (2); a record that cannot be read is a failure (1).
 
 Exit codes: 0 success, 2 bad usage or configuration (the message says what to fix), 1 other
 failure.
@@ -20,18 +24,24 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dashboard.auth import Accounts, AccountsError, Sessions, hash_password
 from dashboard.hub import Hub
 from dashboard.web import Dashboard
 from monitor import __version__
 from monitor.app import Service
+from monitor.audit import SessionNotFound, open_audited
+from monitor.audit.export import Format, Table, export
+from monitor.audit.outcome import Outcome, parse_outcome
+from monitor.audit.sessions import SessionFilter, find_sessions, sessions_json, sessions_table
+from monitor.audit.show import show_session
+from monitor.audit.times import WHEN_HELP, parse_bound
 from monitor.broker import local_broker
 from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
-from monitor.record import RecordError
+from monitor.record import Recorder, RecordError
 from monitor.record.chart import session_chart
 from monitor.record.logins import RecordedLogins
 from monitor.replay import JournalError, describe, read_journal, replay
@@ -42,6 +52,7 @@ from simulators.publish import publish
 from simulators.story import Address
 
 log = logging.getLogger("monitor")
+T = TypeVar("T")
 DEMO_HISTORY_S = 3600.0
 DEMO_LOGINS = {"nurse": "demo-nurse", "admin": "demo-admin"}  # demo only: printed at start
 STOP_DEADLINE_S = 9.0  # from SIGTERM to exit, at most (the clean stop needs about 6 s at worst)
@@ -134,20 +145,30 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument("--site")
     play.add_argument("--format", choices=("text", "jsonl"), default="text")
     play.set_defaults(run=_replay)
+
+    audit = commands.add_parser(
+        "audit", help="read the record as an auditor: sessions, show, export"
+    )
+    _audit_commands(audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True))
     return parser
 
 
 def _service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", help="mqtt://HOST:PORT (default mqtt://127.0.0.1:1883)")
     parser.add_argument("--site", help="the site this service monitors (default main)")
-    parser.add_argument("--db", help="sqlite:///PATH (default sqlite:///infusion-monitor.db)")
+    _record_options(parser)
     parser.add_argument("--http", help="HOST:PORT for health, metrics and API, or 'off'")
-    parser.add_argument("--config", type=Path, help="a TOML file with any of these options")
     parser.add_argument("--root", help="MQTT topic root (default clinic)")
     parser.add_argument(
         "--max-chairs", type=int, help="chairs made from the wire when none are listed (default 64)"
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def _record_options(parser: argparse.ArgumentParser) -> None:
+    """The record's options, shared by `serve` and the `audit` commands."""
+    parser.add_argument("--db", help="sqlite:///PATH (default sqlite:///infusion-monitor.db)")
+    parser.add_argument("--config", type=Path, help="a TOML file with any of these options")
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -316,6 +337,104 @@ def _replay(args: argparse.Namespace) -> int:
     if args.format == "text":
         raised = sum(1 for a in alarms if a.previous_state is None)
         print(f"{len(alarms)} alarm transitions, {raised} alarms raised", file=sys.stderr)
+    return 0
+
+
+# audit: the record read back (monitor.audit) ----------------------------------------------
+
+
+def _audit_commands(steps: Any) -> None:
+    listing = steps.add_parser("sessions", help="the sessions in the record, with filters")
+    _record_options(listing)
+    listing.add_argument(
+        "--from",
+        dest="since",
+        metavar="WHEN",
+        type=_argument(functools.partial(parse_bound, end=False)),
+        help=f"admitted from: {WHEN_HELP}; local time unless it names a zone",
+    )
+    listing.add_argument(
+        "--to",
+        dest="before",
+        metavar="WHEN",
+        type=_argument(functools.partial(parse_bound, end=True)),
+        help="admitted before this (a date: up to its end)",
+    )
+    listing.add_argument("--chair", help="at this chair")
+    listing.add_argument("--patient", help="patient labels containing this (any case)")
+    listing.add_argument(
+        "--outcome",
+        action="append",
+        type=_argument(parse_outcome),
+        help=f"with this outcome (again for more): {', '.join(Outcome)}",
+    )
+    listing.add_argument("--site", dest="at_site", metavar="SITE", help="at this site")
+    listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    listing.set_defaults(run=_audit_sessions)
+
+    show = steps.add_parser("show", help="one session in words: summary, who did what, alarms")
+    _record_options(show)
+    show.add_argument("session", help="the session's id (audit sessions lists them)")
+    show.set_defaults(run=lambda args: _audit_read(args, lambda r: show_session(r, args.session)))
+
+    out = steps.add_parser("export", help="one session whole: jsonl, csv or a FHIR R4B Bundle")
+    _record_options(out)
+    out.add_argument("session", help="the session's id")
+    out.add_argument("--format", choices=list(Format), default=Format.JSONL, type=Format)
+    out.add_argument(
+        "--table",
+        choices=list(Table),
+        default=Table.READINGS,
+        type=Table,
+        help="csv: which table (default readings)",
+    )
+    out.add_argument("--out", type=Path, help="write to this file (default: standard output)")
+    out.set_defaults(run=_audit_export)
+
+
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """`parse` as an argparse type: its ValueError's message is the usage error."""
+
+    def argument(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return argument
+
+
+def _audit_sessions(args: argparse.Namespace) -> int:
+    picked = SessionFilter(
+        since=args.since, before=args.before, chair=args.chair, patient=args.patient,
+        outcomes=frozenset(args.outcome or ()), site=args.at_site,
+    )  # fmt: skip
+    written = sessions_json if args.json else sessions_table
+    return _audit_read(args, lambda recorder: written(find_sessions(recorder, picked)))
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    return _audit_read(
+        args, lambda r: export(r, args.session, format=args.format, table=args.table), out=args.out
+    )
+
+
+def _audit_read(
+    args: argparse.Namespace, read: Callable[[Recorder], str], *, out: Path | None = None
+) -> int:
+    """Open the record `serve` would use, read it with `read`, write what it gives."""
+    recorder = open_audited(_settings(args).db)
+    try:
+        text = read(recorder)
+    except SessionNotFound as exc:
+        print(f"infusion-monitor: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        recorder.close()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8", newline="")
     return 0
 
 

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from monitor.audit.fhir import fhir_bundle_json
 from monitor.audit.record import AuditedSession, read_session
 from monitor.audit.times import utc
 from monitor.record import AlarmEntry, EventEntry, ReadingEntry, Recorder
@@ -76,6 +75,8 @@ def export(
         return jsonl(audited)
     if format is Format.CSV:
         return table_csv(audited, table)
+    from monitor.audit.fhir import fhir_bundle_json  # the FHIR models: loaded when asked for
+
     return fhir_bundle_json(audited)
 
 
