@@ -29,12 +29,14 @@ from monitor.domain.clock import Placement, Source
 from monitor.domain.commands import (
     MAX_AUDIO_PAUSE_S,
     Acknowledge,
+    AddNote,
     Admit,
     DeviceReport,
     Discharge,
     InfusionEvent,
     Input,
     PauseAudio,
+    SetLimits,
     TimedInput,
 )
 from monitor.domain.events import (
@@ -43,9 +45,18 @@ from monitor.domain.events import (
     CommandName,
     CommandRejected,
     Event,
+    LimitsChanged,
+    NoteAdded,
     ReadingRejected,
 )
-from monitor.domain.limits import DEFAULT_LIMITS, DEFAULT_REMINDERS, Limits, LimitsError, Reminders
+from monitor.domain.limits import (
+    DEFAULT_LIMITS,
+    DEFAULT_REMINDERS,
+    Limit,
+    Limits,
+    LimitsError,
+    Reminders,
+)
 from monitor.domain.session import IllegalStep, Phase, Session, Step, next_phase
 from monitor.domain.state import ChairState as ChairState
 from monitor.domain.technical import (
@@ -60,6 +71,10 @@ from monitor.domain.vitals import Reading
 
 class DischargeRefused(Exception):
     """A discharge over an unacknowledged high-priority alarm that did not say so."""
+
+
+class NoOpenSession(Exception):
+    """A command about the patient's session (a note, a limit change) on a chair without one."""
 
 
 class Chair:
@@ -209,12 +224,17 @@ class Chair:
                 return self._acknowledge(item)
             if isinstance(item, PauseAudio):
                 return self._pause_audio(item)
+            if isinstance(item, AddNote):
+                return self._note(item)
+            if isinstance(item, SetLimits):
+                return self._set_limits(item)
         except (
             IllegalStep,
             IllegalAlarmTransition,
             AlarmNotFound,
             LimitsError,
             DischargeRefused,
+            NoOpenSession,
         ) as exc:
             return [CommandRejected(item.ts, _command_name(item), str(exc), self.session_ref)]
         raise TypeError(f"Chair.handle got {type(item).__name__}; pass a domain input")
@@ -304,6 +324,40 @@ class Chair:
         self.state.audio_pause_rank = max([AlarmPriority.MEDIUM.rank, *ranks])
         return [CommandAccepted(pause.ts, CommandName.PAUSE_AUDIO, pause.by, self.session_ref)]
 
+    def _note(self, note: AddNote) -> list[Event]:
+        session = self._open_session("a note")
+        accepted = CommandAccepted(note.ts, CommandName.NOTE, note.by, session.id)
+        return [NoteAdded(note.ts, session.id, note.text, note.by), accepted]
+
+    def _set_limits(self, command: SetLimits) -> list[Event]:
+        """New limits for the patient, from now on: checked like an admission's overrides, and
+        applied through the rules at the next reading (an alarm whose condition no longer holds
+        ends there as any other does: a high one latches until acknowledged)."""
+        session = self._open_session("alarm limits")
+        old, new = session.limits, session.limits.with_overrides(command.limits)
+        changes = {
+            name: (old.value(Limit(name)), new.value(Limit(name)))
+            for name in sorted(command.limits)
+            if old.value(Limit(name)) != new.value(Limit(name))
+        }
+        if not changes:
+            named = ", ".join(f"{n} {old.value(Limit(n)):g}" for n in sorted(command.limits))
+            raise LimitsError(f"no limit changes: already {named}")
+        session.limits = new
+        session.limit_overrides.update({name: to for name, (_, to) in changes.items()})
+        if session.recovery is not None:  # the recovery check's tolerance and window too
+            session.recovery.limits = new
+        accepted = CommandAccepted(command.ts, CommandName.SET_LIMITS, command.by, session.id)
+        return [LimitsChanged(command.ts, session.id, changes, command.by), accepted]
+
+    def _open_session(self, what: str) -> Session:
+        session = self.state.session
+        if session is None or not session.phase.open:
+            raise NoOpenSession(
+                f"{what} needs an open session: admit a patient to chair {self.name} first"
+            )
+        return session
+
     # Audio -------------------------------------------------------------------------------
 
     def _audio_breakthrough(self, events: list[Event]) -> None:
@@ -358,6 +412,8 @@ _COMMAND_NAMES: dict[type, CommandName] = {
     Discharge: CommandName.DISCHARGE,
     Acknowledge: CommandName.ACKNOWLEDGE,
     PauseAudio: CommandName.PAUSE_AUDIO,
+    AddNote: CommandName.NOTE,
+    SetLimits: CommandName.SET_LIMITS,
 }
 
 

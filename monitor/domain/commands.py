@@ -63,6 +63,25 @@ class PauseAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class AddNote:
+    """A nurse's or clinician's free-text note on the chair's open session."""
+
+    ts: float
+    text: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimits:
+    """Alarm limits changed during the open session, by limit name; checked like an
+    admission's overrides (safety rule 6), in force from this moment to the discharge."""
+
+    ts: float
+    limits: dict[str, float]
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceReport:
     """The monitor's own status: online on connect, offline (often its Last Will)."""
 
@@ -71,5 +90,7 @@ class DeviceReport:
     device: str | None = None
 
 
-TimedInput = Reading | Admit | Discharge | InfusionEvent | Acknowledge | PauseAudio
+TimedInput = (
+    Reading | Admit | Discharge | InfusionEvent | Acknowledge | PauseAudio | AddNote | SetLimits
+)
 Input = TimedInput | DeviceReport

@@ -49,6 +49,8 @@ class CommandName(StrEnum):
     DISCHARGE = "discharge"
     ACKNOWLEDGE = "acknowledge"
     PAUSE_AUDIO = "pause_audio"
+    NOTE = "note"
+    SET_LIMITS = "set_limits"
 
 
 def alarm_id(chair: str, kind: str, ts: float, serial: int) -> str:
@@ -134,6 +136,26 @@ class BaselineSet:
     source: BaselineSource
     nibp_readings: int
     complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoteAdded:
+    """A note on the session, in the words and the name of whoever wrote it."""
+
+    ts: float
+    session: str
+    text: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsChanged:
+    """Alarm limits changed during the session: each changed limit's old and new value."""
+
+    ts: float
+    session: str
+    changes: dict[str, tuple[float, float]]
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +285,8 @@ Event = (
     | SessionOpened
     | SessionClosed
     | BaselineSet
+    | NoteAdded
+    | LimitsChanged
     | CommandRejected
     | CommandAccepted
     | ArtefactRecorded

@@ -39,12 +39,14 @@ from pydantic import (
 from monitor.domain.clinic import HandOver, PagerAnswer, SiteInput
 from monitor.domain.commands import (
     Acknowledge,
+    AddNote,
     Admit,
     DeviceReport,
     Discharge,
     InfusionEvent,
     Input,
     PauseAudio,
+    SetLimits,
 )
 from monitor.domain.limits import Limit
 from monitor.domain.session import Step
@@ -54,6 +56,7 @@ from monitor.wire.topics import Inbound
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_SEQ = 2**63 - 1  # the record keeps a sequence number as a signed 64-bit integer
 MAX_TEXT_CHARS = 64  # a label, a name, an id, a technical condition
+MAX_NOTE_CHARS = 1000  # a note on a session (v1.4)
 # Unicode categories a label may not hold: control, format (bidi overrides, zero-width), private
 # use, surrogate, line and paragraph separators.
 UNPRINTABLE = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
@@ -126,7 +129,13 @@ Label = Text  # a patient's label, a nurse's name, a device, a drug
 Condition = Annotated[
     str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_check_condition)
 ]
+NoteText = Annotated[
+    str, Field(min_length=1, max_length=MAX_NOTE_CHARS), AfterValidator(check_printable)
+]
 LimitName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
+# Limit values by name: an admission's overrides, a change during the session. The names and
+# ranges are the domain's (`Limits.with_overrides`), which refuses an unknown one by name.
+LimitValues = Annotated[dict[LimitName, Number], Field(max_length=len(Limit))]
 
 
 class InboundModel(BaseModel):
@@ -223,7 +232,7 @@ class AdmitIn(InboundModel):
     patient: Label
     weight_kg: Annotated[Number, Field(gt=0, le=400)] | None = None
     baseline: BaselineIn | None = None
-    limits: Annotated[dict[LimitName, Number], Field(max_length=len(Limit))] | None = None
+    limits: LimitValues | None = None
     by: Label | None = None  # v1.1
 
     def to_domain(self) -> Admit:
@@ -267,6 +276,30 @@ class PauseAudioIn(InboundModel):
         return PauseAudio(ts=self.ts, seconds=self.seconds, by=self.by)
 
 
+class NoteIn(InboundModel):
+    """v1.4: a note on the chair's open session."""
+
+    ts: EventTime
+    command: Literal["note"]
+    text: NoteText
+    by: Label
+
+    def to_domain(self) -> AddNote:
+        return AddNote(ts=self.ts, text=self.text, by=self.by)
+
+
+class SetLimitsIn(InboundModel):
+    """v1.4: alarm limits changed during the chair's open session."""
+
+    ts: EventTime
+    command: Literal["set_limits"]
+    limits: Annotated[LimitValues, Field(min_length=1)]
+    by: Label
+
+    def to_domain(self) -> SetLimits:
+        return SetLimits(ts=self.ts, limits=dict(self.limits), by=self.by)
+
+
 class PagerReplyIn(InboundModel):
     ts: EventTime
     page: Text
@@ -288,7 +321,9 @@ class HandOverIn(InboundModel):
 
 
 SessionCommandIn = Annotated[AdmitIn | DischargeIn, Field(discriminator="command")]
-ChairCommandIn = Annotated[AcknowledgeIn | PauseAudioIn, Field(discriminator="command")]
+ChairCommandIn = Annotated[
+    AcknowledgeIn | PauseAudioIn | NoteIn | SetLimitsIn, Field(discriminator="command")
+]
 
 _ADAPTERS: dict[Inbound, TypeAdapter[Any]] = {
     Inbound.VITALS: TypeAdapter(ReadingIn),

@@ -90,6 +90,8 @@ SCHEMA_OF: dict[type[BaseModel], str] = {
     payloads.DischargeIn: "Discharge",
     payloads.AcknowledgeIn: "Acknowledge",
     payloads.PauseAudioIn: "PauseAudio",
+    payloads.NoteIn: "Note",
+    payloads.SetLimitsIn: "SetLimits",
     payloads.PagerReplyIn: "PagerReply",
     payloads.HandOverIn: "HandOver",
     outbound.CoverageOut: "Coverage",
@@ -260,7 +262,7 @@ def test_info_states_the_ground_rules() -> None:
     info = DOC["info"]
     assert DOC["asyncapi"] == "3.0.0"
     assert info["title"] == "infusion-monitor MQTT contract"
-    assert info["version"] == "1.3.0"
+    assert info["version"] == "1.4.0"
     text = info["description"]
     assert MAX_PAYLOAD_BYTES == 64 * 1024
     for needed in (
@@ -401,7 +403,10 @@ def test_alarm_kind_and_reason_enums_cover_every_transition() -> None:
 
 @pytest.mark.parametrize(
     ("union", "members"),
-    [("SessionCommand", ["Admit", "Discharge"]), ("ChairCommand", ["Acknowledge", "PauseAudio"])],
+    [
+        ("SessionCommand", ["Admit", "Discharge"]),
+        ("ChairCommand", ["Acknowledge", "PauseAudio", "Note", "SetLimits"]),
+    ],
 )
 def test_commands_are_one_of_their_variants(union: str, members: list[str]) -> None:
     schema = _schema(union)
