@@ -44,6 +44,7 @@ from monitor.record import (
 )
 from monitor.record.base import (
     AlarmEntry,
+    ChainRow,
     Entry,
     LoginEntry,
     MessageEntry,
@@ -543,8 +544,10 @@ class UnopenedRecorder:
     def snapshots(self, site: str) -> list[SnapshotEntry]:
         return self.opened.snapshots(site) if self.opened is not None else []
 
-    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
-        return self.opened.journal(site) if self.opened is not None else iter(())
+    def journal(
+        self, site: str | None = None, *, since: float | None = None
+    ) -> Iterator[MessageEntry]:
+        return self.opened.journal(site, since=since) if self.opened is not None else iter(())
 
     def messages(
         self, *, chair: str | None = None, outcome: str | None = None
@@ -572,6 +575,12 @@ class UnopenedRecorder:
 
     def login(self, token_digest: str, now: float) -> LoginEntry | None:
         return self.opened.login(token_digest, now) if self.opened is not None else None
+
+    def chained(self, chain: str | None = None) -> Iterator[ChainRow]:
+        return self.opened.chained(chain) if self.opened is not None else iter(())
+
+    def head(self, chain: str) -> tuple[int, str] | None:
+        return self.opened.head(chain) if self.opened is not None else None
 
     def close(self) -> None:
         if self.opened is not None:

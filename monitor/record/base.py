@@ -6,7 +6,8 @@ returned, a row per session, each chair's latest snapshot (so a restart carries 
 dashboard's login sessions (so a restart leaves every station logged in).
 
 Entries are plain frozen values made by the pure shell (`monitor.pipeline`); a backend only
-stores and reads them. Two backends now: `MemoryRecorder` (tests, replay) and `SqliteRecorder`
+stores and reads them, and links the evidence among them into hash chains as it stores it
+(`monitor.record.chain`). Two backends now: `MemoryRecorder` (tests, replay) and `SqliteRecorder`
 (a clinic's single machine); both pass the same suite (`tests/unit/record_suite.py`), and a new
 backend joins by passing it too. Reads return entries in the order they were appended.
 
@@ -152,6 +153,27 @@ Entry = (
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """An entry's place in its hash chain (see `monitor.record.chain`)."""
+
+    chain: str
+    seq: int
+    prev: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """A stored entry of evidence with its link, as a backend reads it back; `table` and `row`
+    say where it is stored (to name it), `link` is None for a row that has none."""
+
+    table: str
+    row: int
+    entry: Entry
+    link: Link | None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionRecord:
     """A session's readings and alarm transitions, each in time order (chair timeline)."""
 
@@ -180,9 +202,12 @@ class Recorder(Protocol):
         """Each chair's latest snapshot at `site`, by chair name."""
         ...
 
-    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
-        """Inbound messages (of `site`) in arrival order, as `replay` runs them again; read in
-        pages, so a long journal streams, and a message appended meanwhile may appear."""
+    def journal(
+        self, site: str | None = None, *, since: float | None = None
+    ) -> Iterator[MessageEntry]:
+        """Inbound messages (of `site`; received after `since`) in arrival order, as `replay`
+        runs them again; read in pages, so a long journal streams, and a message appended
+        meanwhile may appear."""
         ...
 
     def messages(
@@ -209,6 +234,15 @@ class Recorder(Protocol):
 
     def login(self, token_digest: str, now: float) -> LoginEntry | None:
         """The login with this digest, when it exists and has not expired by `now`."""
+        ...
+
+    def chained(self, chain: str | None = None) -> Iterator[ChainRow]:
+        """The evidence with its links, for verification: the rows with no link first, then
+        chain by chain, each in link order (of `chain` alone when named); streamed."""
+        ...
+
+    def head(self, chain: str) -> tuple[int, str] | None:
+        """The last link of `chain` (its seq and hash); None when it has none."""
         ...
 
     def close(self) -> None:

@@ -39,8 +39,10 @@ from typing import Any
 from monitor.record.base import (
     ENTRY_TYPES,
     AlarmEntry,
+    ChainRow,
     Entry,
     EventEntry,
+    Link,
     MessageEntry,
     ReadingEntry,
     RecordError,
@@ -50,25 +52,6 @@ GENESIS = "0" * 64
 CHAINED = (MessageEntry, ReadingEntry, AlarmEntry, EventEntry)
 SEALED = "ChainSealed"  # the site chain's event that records a seal
 _FLOATS = {t: {f.name for f in fields(t) if "float" in str(f.type)} for t in ENTRY_TYPES}
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    chain: str
-    seq: int
-    prev: str
-    hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChainRow:
-    """A stored entry of evidence with its link, as a backend reads it back; `table` and `row`
-    say where it is (for naming it), `link` is None for a row that has none."""
-
-    table: str
-    row: int
-    entry: Entry
-    link: Link | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +106,8 @@ def canonical(entry: Entry) -> bytes:
     if isinstance(entry, EventEntry):
         body["data"] = json.loads(json.dumps(entry.data, ensure_ascii=False))
     try:
-        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)  # fmt: skip
+        # Infinity (which the record keeps) as JSON's usual extension: the bytes are only hashed.
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except ValueError as exc:
         raise RecordError(f"a {type(entry).__name__} cannot be hashed: {exc}") from exc
     return text.encode("utf-8", "surrogatepass")

@@ -15,8 +15,10 @@ from typing import TypeVar
 
 from monitor.record.base import (
     AlarmEntry,
+    ChainRow,
     Entry,
     EventEntry,
+    Link,
     LoginEntry,
     MessageEntry,
     ReadingEntry,
@@ -27,6 +29,7 @@ from monitor.record.base import (
     check_batch,
     event_data_json,
 )
+from monitor.record.chain import Linker
 
 E = TypeVar("E")
 
@@ -44,23 +47,33 @@ class MemoryRecorder:
         self._sessions: dict[str, SessionEntry] = {}
         self._snapshots: dict[tuple[str, str], SnapshotEntry] = {}
         self._logins: dict[str, LoginEntry] = {}
+        self._evidence: list[ChainRow] = []  # every chained entry with its link, as appended
+        self._rows: dict[str, int] = {}  # rows so far, per table
+        self._linker = Linker(self.head_unlocked)
 
     def append(self, entries: Sequence[Entry]) -> None:
         check_batch(entries)
         with self._lock:
             self._check_open()
-            for entry in entries:
-                self._store(entry)
+            links = self._linker.links(entries)
+            for entry, link in zip(entries, links, strict=True):
+                self._store(entry, link)
+            self._linker.commit()
 
-    def _store(self, entry: Entry) -> None:
+    def _store(self, entry: Entry, link: Link | None) -> None:
         if isinstance(entry, MessageEntry):
             self._messages.append(entry)
+            self._chained("messages", entry, link)
         elif isinstance(entry, ReadingEntry):
             self._readings.append(entry)
+            self._chained("readings", entry, link)
         elif isinstance(entry, AlarmEntry):
             self._alarms.append(entry)
+            self._chained("alarm_transitions", entry, link)
         elif isinstance(entry, EventEntry):
-            self._events.append(replace(entry, data=json.loads(event_data_json(entry.data))))
+            stored = replace(entry, data=json.loads(event_data_json(entry.data)))
+            self._events.append(stored)
+            self._chained("events", stored, link)
         elif isinstance(entry, SessionEntry):
             self._sessions[entry.id] = entry
         elif isinstance(entry, SnapshotEntry):
@@ -69,6 +82,26 @@ class MemoryRecorder:
             self._logins[entry.token_digest] = entry
         else:
             self._logins.pop(entry.token_digest, None)
+
+    def _chained(self, table: str, entry: Entry, link: Link | None) -> None:
+        row = self._rows[table] = self._rows.get(table, 0) + 1
+        self._evidence.append(ChainRow(table, row, entry, link))
+
+    def chained(self, chain: str | None = None) -> Iterator[ChainRow]:
+        rows = self._select(self._evidence, lambda r: chain in (None, r.link and r.link.chain))
+        return iter(sorted(rows, key=lambda r: (r.link.chain, r.link.seq) if r.link else ("", 0)))
+
+    def head(self, chain: str) -> tuple[int, str] | None:
+        with self._lock:
+            self._check_open()
+            return self.head_unlocked(chain)
+
+    def head_unlocked(self, chain: str) -> tuple[int, str] | None:
+        """`head`, for a caller that holds the lock (the linker, inside `append`)."""
+        for row in reversed(self._evidence):
+            if row.link is not None and row.link.chain == chain:
+                return row.link.seq, row.link.hash
+        return None
 
     def session(self, session: str) -> SessionRecord:
         with self._lock:
@@ -87,8 +120,15 @@ class MemoryRecorder:
         found = self._select(self._snapshots.values(), lambda s: s.site == site)
         return sorted(found, key=lambda s: s.chair)
 
-    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
-        return iter(self._select(self._messages, lambda m: site in (None, m.site)))
+    def journal(
+        self, site: str | None = None, *, since: float | None = None
+    ) -> Iterator[MessageEntry]:
+        return iter(
+            self._select(
+                self._messages,
+                lambda m: site in (None, m.site) and (since is None or m.received_at > since),
+            )
+        )
 
     def messages(
         self, *, chair: str | None = None, outcome: str | None = None

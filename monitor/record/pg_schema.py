@@ -14,6 +14,8 @@ database at once do not both migrate.
 
 from __future__ import annotations
 
+from monitor.record.schema import chain_statements
+
 # The advisory lock the migrating transaction holds (any fixed bigint: "infusion").
 MIGRATION_LOCK = 0x696E667573696F6E
 
@@ -77,5 +79,9 @@ RECORD_TABLES = (
 )
 
 # 0 -> 1: every table of the record as the SQLite record has it at its version 2.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (RECORD_TABLES,)
+# 1 -> 2: the hash chains (SQLite's version 3), indexed in byte order as the reads order them.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    RECORD_TABLES,
+    tuple(chain_statements(integer="bigint", order='chain COLLATE "C"')),
+)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,8 +32,9 @@ from psycopg import IsolationLevel
 from psycopg.conninfo import conninfo_to_dict
 
 from monitor.record.base import Entry, RecordError, check_batch
+from monitor.record.chain import Linker
 from monitor.record.pg_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
-from monitor.record.rows import Params, Query, SqlReads, statements
+from monitor.record.rows import Params, Query, SqlReads, head_of, head_queries, statements
 
 SCHEMES = ("postgresql://", "postgres://")
 # The mark that starts a text kept as JSON (see `_held`): a noncharacter, never in real text.
@@ -62,6 +63,9 @@ class PostgresRecorder(SqlReads):
         self._idle: list[psycopg.Connection[Params]] = []
         self._closed = False
         self._writer: psycopg.Connection[Params] | None = None
+        self._cursor: psycopg.Cursor[Params] | None = None
+        self._linker = Linker(self._head)
+        self._chain_order = 'chain COLLATE "C"'
         with self._failing("open"):
             self._writer = self._connect()
         try:
@@ -73,9 +77,6 @@ class PostgresRecorder(SqlReads):
 
     def append(self, entries: Sequence[Entry]) -> None:
         check_batch(entries)
-        runs = [
-            (_driver_sql(sql), [_held(row) for row in rows]) for sql, rows in statements(entries)
-        ]
         with self._lock:
             self._check_open()
             with self._failing("write to"):
@@ -83,13 +84,28 @@ class PostgresRecorder(SqlReads):
                 self._writer = writer
                 try:
                     with writer.transaction(), writer.cursor() as cursor:
-                        for sql, rows in runs:
-                            cursor.executemany(sql, rows)
+                        self._cursor = cursor  # the chains' heads are read inside it
+                        links = self._linker.links(entries)
+                        for sql, rows in statements(entries, links):
+                            cursor.executemany(_driver_sql(sql), [_held(row) for row in rows])
                 except BaseException:
+                    self._linker.forget()
                     if writer.broken or writer.closed:
                         self._writer = None
                         writer.close()
                     raise
+                finally:
+                    self._cursor = None
+            self._linker.commit()
+
+    def _head(self, chain: str) -> tuple[int, str] | None:
+        """A chain's last link, read inside the append's transaction."""
+        assert self._cursor is not None
+        found = []
+        for sql, params in head_queries(chain):
+            self._cursor.execute(_driver_sql(sql), params)
+            found.append(self._cursor.fetchall())
+        return head_of(found)
 
     def close(self) -> None:
         with self._lock:

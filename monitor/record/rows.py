@@ -10,6 +10,7 @@ The table and column names are those of the store before (`monitor/store.py`), s
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Iterator, Sequence
 from operator import attrgetter
@@ -17,8 +18,10 @@ from typing import Any
 
 from monitor.record.base import (
     AlarmEntry,
+    ChainRow,
     Entry,
     EventEntry,
+    Link,
     LoginEnded,
     LoginEntry,
     MessageEntry,
@@ -48,6 +51,12 @@ SNAPSHOT_COLUMNS = ("site", "chair", "saved_at", "state")
 LOGIN_COLUMNS = ("token_digest", "user", "role", "expires_at")
 
 
+# The hash chain's columns, on each table of evidence (see `monitor.record.chain`).
+CHAIN_COLUMNS = ("chain", "chain_seq", "prev_hash", "hash")
+CHAINED_TABLES = ("messages", "readings", "alarm_transitions", "events")
+_UNLINKED: Params = (None, None, None, None)
+
+
 def _insert(table: str, columns: Sequence[str], key: Sequence[str] = ()) -> str:
     sql = f"INSERT INTO {table} ({quoted(columns)}) VALUES ({', '.join('?' * len(columns))})"
     if key:
@@ -72,6 +81,11 @@ def where_clause(**filters: str | None) -> tuple[str, list[str]]:
     return " WHERE " + " AND ".join(f'"{c}" = ?' for c in named), list(named.values())
 
 
+def _chain_key(row: ChainRow) -> tuple[bytes, int]:
+    assert row.link is not None
+    return row.link.chain.encode(), row.link.seq
+
+
 def _reading_params(entry: ReadingEntry) -> Params:
     return (*_READING_FIELDS(entry), ",".join(entry.technical) or None)
 
@@ -86,14 +100,22 @@ _ALARM_FIELDS = ["alarm_class" if c == "class" else c for c in ALARM_COLUMNS]
 
 # Each entry type: the table it goes to, the statement, and its parameters from the entry.
 WRITES: dict[type[Any], tuple[str, str, Callable[[Any], Params]]] = {
-    MessageEntry: ("messages", _insert("messages", MESSAGE_COLUMNS), attrgetter(*MESSAGE_COLUMNS)),
-    ReadingEntry: ("readings", _insert("readings", READING_COLUMNS), _reading_params),
+    MessageEntry: (
+        "messages",
+        _insert("messages", (*MESSAGE_COLUMNS, *CHAIN_COLUMNS)),
+        attrgetter(*MESSAGE_COLUMNS),
+    ),
+    ReadingEntry: (
+        "readings",
+        _insert("readings", (*READING_COLUMNS, *CHAIN_COLUMNS)),
+        _reading_params,
+    ),
     AlarmEntry: (
         "alarm_transitions",
-        _insert("alarm_transitions", ALARM_COLUMNS),
+        _insert("alarm_transitions", (*ALARM_COLUMNS, *CHAIN_COLUMNS)),
         attrgetter(*_ALARM_FIELDS),
     ),
-    EventEntry: ("events", _insert("events", EVENT_COLUMNS), _event_params),
+    EventEntry: ("events", _insert("events", (*EVENT_COLUMNS, *CHAIN_COLUMNS)), _event_params),
     SessionEntry: (
         "sessions",
         _insert("sessions", SESSION_COLUMNS, key=("id",)),
@@ -137,17 +159,48 @@ def event_of(row: Params) -> EventEntry:
     return _EVENT(*values, data=json.loads(data))
 
 
-def statements(entries: Sequence[Entry]) -> list[tuple[str, list[Params]]]:
-    """The statements that store `entries`, each with its rows: per table, one per run of the
-    same statement, so the order within each table is the order of `entries`."""
+def statements(
+    entries: Sequence[Entry], links: Sequence[Link | None] | None = None
+) -> list[tuple[str, list[Params]]]:
+    """The statements that store `entries` (the evidence among them with its `links`), each
+    with its rows: per table, one per run of the same statement, so the order within each table
+    is the order of `entries`."""
     tables: dict[str, list[tuple[str, list[Params]]]] = {}
-    for entry in entries:
+    for n, entry in enumerate(entries):
         table, sql, params = WRITES[type(entry)]
         runs = tables.setdefault(table, [])
         if not runs or runs[-1][0] != sql:
             runs.append((sql, []))
-        runs[-1][1].append(params(entry))
+        row = params(entry)
+        if table in CHAINED_TABLES:
+            link = links[n] if links is not None else None
+            row = (*row, *((link.chain, link.seq, link.prev, link.hash) if link else _UNLINKED))
+        runs[-1][1].append(row)
     return [run for runs in tables.values() for run in runs]
+
+
+# Reading the chains back: each table's rows as entries, with their links.
+_CHAINED_READS: dict[str, tuple[str, Callable[[Params], Entry]]] = {
+    "messages": (quoted(MESSAGE_COLUMNS), lambda row: MessageEntry(*row)),
+    "readings": (READING_SELECT.removeprefix("SELECT ").split(" FROM ")[0], reading_of),
+    "alarm_transitions": (quoted(ALARM_COLUMNS), lambda row: AlarmEntry(*row)),
+    "events": (quoted(EVENT_COLUMNS), event_of),
+}
+CHAIN_PAGE = 1_000
+
+
+def head_queries(chain: str) -> list[tuple[str, tuple[str]]]:
+    """The last link of `chain` in each table of evidence (`head_of` takes the highest)."""
+    return [
+        (f"SELECT chain_seq, hash FROM {t} WHERE chain = ? ORDER BY chain_seq DESC LIMIT 1",
+         (chain,))
+        for t in CHAINED_TABLES
+    ]  # fmt: skip
+
+
+def head_of(found: Sequence[Sequence[Params]]) -> tuple[int, str] | None:
+    heads = [(int(rows[0][0]), str(rows[0][1])) for rows in found if rows]
+    return max(heads) if heads else None
 
 
 JOURNAL_PAGE = 1_000  # messages read at a time: a long journal streams
@@ -194,16 +247,21 @@ class SqlReads:
         sql = f"{select('chair_snapshots', SNAPSHOT_COLUMNS)} WHERE site = ? ORDER BY chair"
         return [SnapshotEntry(*row) for row in self._rows(sql, site)]
 
-    def journal(self, site: str | None = None) -> Iterator[MessageEntry]:
+    def journal(
+        self, site: str | None = None, *, since: float | None = None
+    ) -> Iterator[MessageEntry]:
         self._check_open()
-        return self._journal(site)
+        return self._journal(site, since)
 
-    def _journal(self, site: str | None) -> Iterator[MessageEntry]:
+    def _journal(self, site: str | None, since: float | None) -> Iterator[MessageEntry]:
         where, params = where_clause(site=site)
         where = f"{where} AND id > ?" if where else " WHERE id > ?"
+        if since is not None:
+            where = f"{where} AND received_at > ?"
         sql = f"SELECT id, {quoted(MESSAGE_COLUMNS)} FROM messages{where} ORDER BY id LIMIT ?"
-        after = 0
-        while page := self._rows(sql, *params, after, JOURNAL_PAGE):
+        after: float = 0
+        late = () if since is None else (since,)
+        while page := self._rows(sql, *params, after, *late, JOURNAL_PAGE):
             yield from (MessageEntry(*row[1:]) for row in page)
             after = page[-1][0]
 
@@ -236,6 +294,53 @@ class SqlReads:
         sql = f"{select('logins', LOGIN_COLUMNS)} WHERE token_digest = ? AND expires_at > ?"
         rows = self._rows(sql, token_digest, now)
         return LoginEntry(*rows[0]) if rows else None
+
+    # Collation of chain names when ordering: byte order, as Python compares them (SQLite's
+    # default; PostgreSQL's default follows the locale).
+    _chain_order = "chain"
+
+    def head(self, chain: str) -> tuple[int, str] | None:
+        return head_of(self._snapshot(head_queries(chain)))
+
+    def chained(self, chain: str | None = None) -> Iterator[ChainRow]:
+        self._check_open()
+        return self._chained(chain)
+
+    def _chained(self, chain: str | None) -> Iterator[ChainRow]:
+        if chain is None:
+            for table in CHAINED_TABLES:
+                yield from self._unlinked(table)
+        streams = [self._linked(table, chain) for table in CHAINED_TABLES]
+        yield from heapq.merge(*streams, key=_chain_key)
+
+    def _unlinked(self, table: str) -> Iterator[ChainRow]:
+        """Rows with no link, but those written before the record had chains (`chain_start`)."""
+        columns, entry_of = _CHAINED_READS[table]
+        sql = (
+            f"SELECT id, {columns} FROM {table} WHERE chain IS NULL AND id > ? AND id > "
+            f"coalesce((SELECT unchained_through FROM chain_start WHERE tbl = '{table}'), 0) "
+            "ORDER BY id LIMIT ?"
+        )
+        after = 0
+        while page := self._rows(sql, after, CHAIN_PAGE):
+            yield from (ChainRow(table, row[0], entry_of(row[1:]), None) for row in page)
+            after = page[-1][0]
+
+    def _linked(self, table: str, chain: str | None) -> Iterator[ChainRow]:
+        columns, entry_of = _CHAINED_READS[table]
+        order = self._chain_order
+        where = "chain = ?" if chain is not None else "chain IS NOT NULL"
+        sql = (
+            f"SELECT id, chain, chain_seq, prev_hash, hash, {columns} FROM {table} "
+            f"WHERE {where} AND ({order}, chain_seq) > (?, ?) ORDER BY {order}, chain_seq LIMIT ?"
+        )
+        fixed = () if chain is None else (chain,)
+        after: tuple[str, int] = ("", 0)
+        while page := self._rows(sql, *fixed, *after, CHAIN_PAGE):
+            for row in page:
+                link = Link(row[1], int(row[2]), row[3], row[4])
+                yield ChainRow(table, row[0], entry_of(row[5:]), link)
+            after = (page[-1][1], int(page[-1][2]))
 
     def _read(self, columns: Sequence[str], table: str, **filters: str | None) -> list[Params]:
         where, params = where_clause(**filters)

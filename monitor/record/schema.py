@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from monitor.record.rows import CHAINED_TABLES
+
 STORE_TABLES = (
     """CREATE TABLE IF NOT EXISTS messages (
         id INTEGER PRIMARY KEY,
@@ -82,5 +84,32 @@ def logins(db: sqlite3.Connection) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], list[str]], ...] = (store_schema, logins)
+def chains(db: sqlite3.Connection) -> list[str]:
+    """2 -> 3: the hash chain's columns on each table of evidence (`monitor.record.chain`), and
+    `chain_start`: the rows written before, which have no link and are not verified."""
+    return chain_statements(integer="INTEGER", order="chain")
+
+
+def chain_statements(*, integer: str, order: str) -> list[str]:
+    """The statements that add the chains, in SQL both backends speak (`order`: the chain column
+    as it is indexed, with the collation the reads order by)."""
+    statements = ["CREATE TABLE chain_start (tbl TEXT PRIMARY KEY, unchained_through "
+                  f"{integer} NOT NULL)"]  # fmt: skip
+    for table in CHAINED_TABLES:
+        statements += [
+            f"ALTER TABLE {table} ADD COLUMN chain TEXT",
+            f"ALTER TABLE {table} ADD COLUMN chain_seq {integer}",
+            f"ALTER TABLE {table} ADD COLUMN prev_hash TEXT",
+            f"ALTER TABLE {table} ADD COLUMN hash TEXT",
+            f"CREATE INDEX {table}_chain ON {table} ({order}, chain_seq)",
+            f"INSERT INTO chain_start SELECT '{table}', coalesce(max(id), 0) FROM {table}",
+        ]
+    return statements
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], list[str]], ...] = (
+    store_schema,
+    logins,
+    chains,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

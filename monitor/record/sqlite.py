@@ -18,12 +18,13 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from monitor.record.base import Entry, RecordError, check_batch
-from monitor.record.rows import Params, Query, SqlReads, statements
+from monitor.record.chain import Linker
+from monitor.record.rows import Params, Query, SqlReads, head_of, head_queries, statements
 from monitor.record.schema import MIGRATIONS, SCHEMA_VERSION
 
 # What sqlite3 raises for a value it cannot bind (a str with a lone surrogate, an int over 64 bits).
@@ -45,18 +46,24 @@ class SqliteRecorder(SqlReads):
         self._lock = threading.Lock()  # one writer on the connection at a time
         self._closed = False
         self._db = _open(self.path, timeout_s)
+        self._linker = Linker(self._head)
         # Readers open the file by its absolute name, whatever the working folder becomes.
         self._reader_uri = f"{Path(self.path).absolute().as_uri()}?mode=ro"
 
     def append(self, entries: Sequence[Entry]) -> None:
         check_batch(entries)
-        runs = statements(entries)
         with self._lock:
             self._check_open()
             try:
-                _transaction(self._db, runs)
+                _transaction(self._db, lambda: statements(entries, self._linker.links(entries)))
             except _FAILURES as exc:
+                self._linker.forget()
                 raise RecordError(f"cannot write to the record {self.path}: {exc}") from exc
+            self._linker.commit()
+
+    def _head(self, chain: str) -> tuple[int, str] | None:
+        """A chain's last link, read on the writer's connection inside its transaction."""
+        return head_of([self._db.execute(sql, p).fetchall() for sql, p in head_queries(chain)])
 
     def close(self) -> None:
         with self._lock:
@@ -102,10 +109,14 @@ def _run(
         db.execute("COMMIT")
 
 
-def _transaction(db: sqlite3.Connection, runs: list[tuple[str, list[Params]]]) -> None:
+def _transaction(
+    db: sqlite3.Connection, build: Callable[[], list[tuple[str, list[Params]]]]
+) -> None:
+    """The statements `build` makes, in one transaction; `build` runs inside it, once the
+    write lock is held (the chains' heads it reads cannot move meanwhile)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for sql, rows in runs:
+        for sql, rows in build():
             db.executemany(sql, rows)
         db.execute("COMMIT")
     except BaseException:

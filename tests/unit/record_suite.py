@@ -28,6 +28,7 @@ from monitor.record import (
     SessionRecord,
     SnapshotEntry,
 )
+from monitor.record.chain import verify
 
 T0 = 1_795_000_000.0
 
@@ -518,6 +519,67 @@ class RecorderSuite:
         assert seen == sorted(seen)
         assert len(recorder.messages()) == len(recorder.readings()) == 100
         assert [r.seq for r in recorder.readings()] == list(range(100))
+
+    def test_the_journal_since_a_time_leaves_out_what_came_before(self, recorder: Recorder) -> None:
+        recorder.append([message(n) for n in range(10)])
+
+        assert [m.payload for m in recorder.journal("north", since=T0 + 6)] == ["#7", "#8", "#9"]
+        assert [m.payload for m in recorder.journal(since=T0 + 8.5)] == ["#9"]
+
+    # Hash chains ------------------------------------------------------------------------
+
+    def test_the_evidence_is_linked_into_chains_that_verify(self, recorder: Recorder) -> None:
+        recorder.append([message(1), reading(1), alarm(1), event(1), SESSION, SNAPSHOT, LOGIN])
+        recorder.append([message(2, site=None), reading(2, session=None), event(2)])
+
+        rows = list(recorder.chained())
+
+        assert list(verify(rows)) == []
+        chains = {(r.table, r.link.chain if r.link else None) for r in rows}
+        assert chains == {
+            ("messages", "site:north"),
+            ("messages", "site:-"),
+            ("readings", "session:s1"),
+            ("readings", "site:north"),
+            ("alarm_transitions", "session:s1"),
+            ("events", "session:s1"),
+        }
+        s1 = [r for r in rows if r.link and r.link.chain == "session:s1"]
+        assert [r.link.seq for r in s1 if r.link] == [1, 2, 3, 4]
+        assert [type(r.entry).__name__ for r in s1] == [
+            "ReadingEntry", "AlarmEntry", "EventEntry", "EventEntry"
+        ]  # fmt: skip
+        assert s1[0].entry == reading(1)
+
+    def test_the_head_of_a_chain_is_its_last_link(self, recorder: Recorder) -> None:
+        assert recorder.head("session:s1") is None
+        recorder.append([reading(1), reading(2)])
+        recorder.append([reading(3)])
+
+        last = [r.link for r in recorder.chained("session:s1")][-1]
+        assert last is not None
+        assert recorder.head("session:s1") == (3, last.hash)
+        assert [r.link.seq for r in recorder.chained("session:s1") if r.link] == [1, 2, 3]
+
+    def test_a_refused_batch_leaves_no_gap_in_a_chain(self, recorder: Recorder) -> None:
+        recorder.append([reading(1)])
+        with pytest.raises(RecordError):
+            recorder.append([reading(2), replace(READING, seq=2**64)])
+        recorder.append([reading(3)])
+
+        rows = list(recorder.chained("session:s1"))
+        assert [r.link.seq for r in rows if r.link] == [1, 2]
+        assert list(verify(rows)) == []
+
+    def test_chains_come_back_chain_by_chain_in_link_order(self, recorder: Recorder) -> None:
+        for n in range(1, 40):
+            recorder.append([reading(n, session=f"s{n % 3}"), message(n)])
+
+        rows = list(recorder.chained())
+        keys = [(r.link.chain, r.link.seq) for r in rows if r.link]
+        assert keys == sorted(keys, key=lambda k: (k[0], k[1]))
+        assert len(keys) == 78
+        assert list(verify(rows)) == []
 
 
 def nothing_but_the_login(recorder: Recorder) -> bool:

@@ -31,7 +31,7 @@ from monitor.record.pg_schema import SCHEMA_VERSION
 from tests.pg import PostgresServer, fresh_database, with_database
 
 TABLES = {
-    "alarm_transitions", "chair_snapshots", "events", "logins", "messages", "readings",
+    "alarm_transitions", "chain_start", "chair_snapshots", "events", "logins", "messages", "readings",
     "schema_version", "sessions",
 }  # fmt: skip
 

@@ -24,6 +24,7 @@ from monitor.record import (
     SqliteRecorder,
     open_recorder,
 )
+from monitor.record.chain import verify
 from monitor.record.schema import SCHEMA_VERSION
 
 # The store's first schema (before contract v1.1 added readings.pr and chair_ts, and the
@@ -175,10 +176,24 @@ def test_opening_migrates_a_store_file_once_to_the_latest_version(first_store: P
     SqliteRecorder(first_store).close()
     SqliteRecorder(first_store).close()  # a second open finds nothing left to do
 
-    assert _user_version(first_store) == SCHEMA_VERSION == 2
+    assert _user_version(first_store) == SCHEMA_VERSION == 3
     recorder = SqliteRecorder(first_store)
     assert len(recorder.readings()) == 2
     recorder.close()
+
+
+def test_rows_from_before_the_chains_are_left_out_and_new_ones_are_linked(
+    first_store: Path,
+) -> None:
+    recorder = SqliteRecorder(first_store)
+    old = recorder.readings()[0]
+    recorder.append([replace(old, seq=99)])
+
+    rows = list(recorder.chained())
+    recorder.close()
+
+    assert [(r.table, r.link.seq if r.link else None) for r in rows] == [("readings", 1)]
+    assert list(verify(rows)) == []
 
 
 def test_a_new_file_starts_at_the_latest_version(tmp_path: Path) -> None:
