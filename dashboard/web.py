@@ -1,4 +1,6 @@
-"""The dashboard's HTTP side: login, the pages, the session view's data, and the websocket.
+"""The dashboard's HTTP side: login, the pages, the session view's data and its actions (a
+note, alarm limits: the same actions as the websocket's, `by` set from the login), and the
+websocket.
 
 Every page, API route and the websocket need a logged-in user (static files do not: the login
 page needs its stylesheet). The websocket also checks that it is opened from this dashboard's own
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -48,6 +50,7 @@ MAX_ACTION_BYTES = 4096
 MAX_BODY_BYTES = 8192  # any request's body; more is refused with 413 before it is all read
 LOGGED_NAME_CHARS = 64  # a user name in the log is cut to this
 VERIFY_AT_ONCE = 2  # password hashes checked at once (argon2id: 64 MiB each)
+_IN_SESSION = frozenset(station_tables(audio_pause_s=AUDIO_PAUSE_S)["in_session"])
 
 
 Archive = Callable[[str], dict[str, Any] | None]
@@ -197,20 +200,35 @@ async def bounded_body(request: Request, limit: int) -> bytes:
 
 
 def _api(app: FastAPI, dashboard: Dashboard) -> None:
-    @app.get("/api/dashboard/session/{chair}", dependencies=[login_required(dashboard)])
-    def session_view(chair: str) -> dict[str, Any]:
-        """A chair's current (or last) session: state, vitals history, alarm transitions."""
+    logged_in = login_required(dashboard)
+
+    @app.get("/api/dashboard/session/{chair}")
+    def session_view(chair: str, user: Annotated[User, logged_in]) -> dict[str, Any]:
+        """A chair's current (or last) session: state, vitals history, alarm transitions, and
+        who is looking (the page offers a nurse's actions only to those who may act)."""
         view = dashboard.hub.chairs.get(chair)
         if view is None or view.state is None:
             raise HTTPException(404, f"no chair {chair!r} has reported")
+        viewer = {"name": user.name, "role": user.role.value, "may_act": user.role.may_act,
+                  "in_session": view.state.get("phase") in _IN_SESSION}  # fmt: skip
         stored = dashboard.archive(view.session) if dashboard.archive and view.session else None
         if stored is not None:  # the whole session, also what came before a restart
-            return {"chair": view.state, **stored}
+            return {"chair": view.state, "user": viewer, **stored}
         return {
             "chair": view.state,
+            "user": viewer,
             "history": {v: list(points) for v, points in view.history.items()},
             "alarms": list(view.alarms),
         }
+
+    @app.post("/api/dashboard/action")
+    async def action(request: Request, user: Annotated[User, logged_in]) -> dict[str, Any]:
+        """One nurse action from a page without the websocket (the session view), answered as
+        the websocket answers it; only from this station's own pages."""
+        if not _same_origin(request):
+            raise HTTPException(403, "actions come only from this station's own pages")
+        body = await bounded_body(request, MAX_ACTION_BYTES)
+        return await _act(dashboard, body.decode(errors="replace"), user)
 
 
 def _websocket_endpoint(dashboard: Dashboard) -> Any:
@@ -302,6 +320,15 @@ def command_for(
         seconds = float(action.get("seconds", AUDIO_PAUSE_S))
         return chair, Inbound.COMMAND, {"ts": ts, "command": "pause_audio",
                                         "seconds": seconds, "by": user}  # fmt: skip
+    if name == "note":
+        return chair, Inbound.COMMAND, {"ts": ts, "command": "note",
+                                        "text": str(action["text"]), "by": user}  # fmt: skip
+    if name == "set_limits":
+        limits = action.get("limits")
+        if not isinstance(limits, dict):
+            raise ValueError("limits are an object of limit names and values")
+        return chair, Inbound.COMMAND, {"ts": ts, "command": "set_limits",
+                                        "limits": limits, "by": user}  # fmt: skip
     if name == "admit":
         payload: dict[str, Any] = {"ts": ts, "command": "admit",
                                    "patient": str(action["patient"]), "by": user}  # fmt: skip
@@ -324,11 +351,11 @@ def command_for(
     raise ValueError(f"unknown action {name!r}")
 
 
-def _same_origin(websocket: WebSocket) -> bool:
-    origin = websocket.headers.get("origin")
+def _same_origin(connection: WebSocket | Request) -> bool:
+    origin = connection.headers.get("origin")
     if origin is None:
         return True  # not a browser: a cookie was still needed
-    host = websocket.headers.get("host", "")
+    host = connection.headers.get("host", "")
     return urlsplit(origin).netloc == host
 
 

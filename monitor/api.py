@@ -1,5 +1,6 @@
 """HTTP: health, Prometheus metrics, and, with a station plugged in, the nurses' station and a
-read-only view of every chair behind its login.
+read-only view behind its login: every chair, a session's notes from the record, and the alarm
+limits a station may change during a session with their ranges and the clinic's defaults.
 
 The service does not know what a station is: the composition root (`monitor.cli`) hands
 `create_api` a `WebStation` (the dashboard) that adds its routes and says who is logged in.
@@ -17,7 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from monitor import __version__
 from monitor.domain.clinic import Clinic
+from monitor.domain.limits import RANGES, Limit, Limits
+from monitor.domain.rules import RULES, Direction
+from monitor.domain.vitals import LABELS, UNITS
+from monitor.record.base import Recorder
 from monitor.wire.outbound import ChairStateOut, chair_state
+from monitor.wire.payloads import format_event_time
 
 # The service is unhealthy when its own tick loop lags by more than this (s).
 MAX_TICK_LAG_S = 5.0
@@ -34,6 +40,7 @@ class Observed(Protocol):
 
     site: str
     clinic: Clinic
+    recorder: Recorder
 
     @property
     def settings(self) -> Guarded: ...
@@ -83,6 +90,7 @@ def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
     if station is not None:
         station.install(app)  # its guard sets the headers of every response, and more
         _chairs_api(app, service, guard=[station.login_required()])
+        _session_api(app, service, guard=[station.login_required()])
     else:
         app.middleware("http")(_plain_headers)
     return app
@@ -122,3 +130,40 @@ def _chairs_api(app: FastAPI, service: Observed, *, guard: list[Any]) -> None:
         if site != service.site or chair not in service.clinic:
             raise HTTPException(404, f"no chair {chair!r} at site {site!r}")
         return chair_state(service.clinic.chair(chair), site=site, wall=time.time())
+
+
+def _session_api(app: FastAPI, service: Observed, *, guard: list[Any]) -> None:
+    @app.get("/api/sessions/{session}/notes", dependencies=guard)
+    def notes(session: str) -> list[dict[str, Any]]:
+        """A session's notes from the record, oldest first: when, by whom, what."""
+        return [
+            {"ts": format_event_time(e.ts), "by": e.data.get("by"), "text": e.data.get("text")}
+            for e in service.recorder.events(session=session, type="NoteAdded")
+        ]
+
+    @app.get("/api/limits", dependencies=guard)
+    def limits() -> list[dict[str, Any]]:
+        """The alarm limits a station may change during a session (those of the alarm rules),
+        each with its unit, clinical range, the clinic's default and the way that widens it
+        (alarms later or never: a high limit higher, a low one lower, a delay longer)."""
+        return limit_settings(service.clinic.limits)
+
+
+def limit_settings(clinic: Limits) -> list[dict[str, Any]]:
+    """The limits of the alarm rules (`rules.RULES`) in the rules' order, as a station shows
+    them: `wider` says which way a change makes the alarm come later ("up" or "down")."""
+    rows: dict[Limit, dict[str, Any]] = {}
+    for rule in RULES:
+        up = "up" if rule.direction is Direction.ABOVE else "down"
+        label = f"{LABELS[rule.vital]} {rule.limit.value.split('_', 1)[1]}"
+        rows.setdefault(rule.limit, _setting(rule.limit, label, UNITS[rule.vital], up, clinic))
+        if rule.delay is not None:
+            delay = f"{LABELS[rule.vital]} delay"
+            rows.setdefault(rule.delay, _setting(rule.delay, delay, "s", "up", clinic))
+    return list(rows.values())
+
+
+def _setting(limit: Limit, label: str, unit: str, wider: str, clinic: Limits) -> dict[str, Any]:
+    low, high = RANGES[limit]
+    return {"name": limit.value, "label": label, "unit": unit, "low": low, "high": high,
+            "clinic": clinic.value(limit), "wider": wider}  # fmt: skip

@@ -60,6 +60,13 @@ export function confirmThen(question, yesLabel, onYes, items = []) {
 
 export function wireDialogs() {
   $("admit-form").addEventListener("submit", onAdmitSubmit);
+  $("admit-dialog").querySelector('[data-action="cancel"]')
+    .addEventListener("click", () => $("admit-dialog").close());
+  wireConfirm();
+}
+
+/** The confirmation dialog alone (the session view has no admission). */
+export function wireConfirm() {
   const confirm = $("confirm-dialog");
   const confirming = station.confirming;
   confirm.querySelector('[data-action="confirm"]').addEventListener("click", () => {
@@ -68,9 +75,7 @@ export function wireDialogs() {
     confirm.close();
     if (onYes) onYes();
   });
-  for (const dialog of [confirm, $("admit-dialog")]) {
-    dialog.querySelector('[data-action="cancel"]').addEventListener("click", () => dialog.close());
-  }
+  confirm.querySelector('[data-action="cancel"]').addEventListener("click", () => confirm.close());
   // A question asked again from its own yes is open again by now: keep its answer.
   confirm.addEventListener("close", () => { if (!confirm.open) confirming.onYes = null; });
 }

@@ -4,7 +4,9 @@
 
 import { kindLabel, PRIORITY_MARKS } from "./alarm-kinds.js";
 import { $, el } from "./dom.js";
+import { renderSessionActions, wireSessionActions } from "./session-actions.js";
 import { drawChart } from "./session-chart.js";
+import { wireConfirm } from "./dialogs.js";
 import { sessionPage } from "./state.js";
 import { parseTime, timeText } from "./time.js";
 
@@ -39,6 +41,7 @@ async function load(chair) {
   $("session-error").hidden = true;
   sessionPage.lastView = view;
   render(view);
+  await renderSessionActions(chair, view);
   $("updated").textContent = `updated ${timeText(Date.now() / 1000)}`;
 }
 
@@ -132,6 +135,8 @@ function start() {
   $("session-title").textContent = `Chair ${chair}`;
   $("refresh").addEventListener("click", () => load(chair));
   $("back-link").addEventListener("click", backToStation);
+  wireConfirm();
+  wireSessionActions(() => load(chair));
   window.addEventListener("resize", () => sessionPage.lastView && drawChart(sessionPage.lastView));
   load(chair);
   setInterval(() => {
