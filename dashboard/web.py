@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -108,14 +108,18 @@ def install(app: FastAPI, dashboard: Dashboard) -> None:
     app.add_api_websocket_route("/ws", _websocket_endpoint(dashboard))
 
 
+def _logged_in(dashboard: Dashboard, request: Request) -> User:
+    user = dashboard.user(request.cookies.get(COOKIE))
+    if user is None:
+        raise HTTPException(401, "log in first (POST /login)")
+    return user
+
+
 def login_required(dashboard: Dashboard) -> Any:
     """A dependency: the logged-in user, or 401."""
 
     def current(request: Request) -> User:
-        user = dashboard.user(request.cookies.get(COOKIE))
-        if user is None:
-            raise HTTPException(401, "log in first (POST /login)")
-        return user
+        return _logged_in(dashboard, request)
 
     return Depends(current)
 
@@ -200,12 +204,11 @@ async def bounded_body(request: Request, limit: int) -> bytes:
 
 
 def _api(app: FastAPI, dashboard: Dashboard) -> None:
-    logged_in = login_required(dashboard)
-
     @app.get("/api/dashboard/session/{chair}")
-    def session_view(chair: str, user: Annotated[User, logged_in]) -> dict[str, Any]:
+    def session_view(chair: str, request: Request) -> dict[str, Any]:
         """A chair's current (or last) session: state, vitals history, alarm transitions, and
         who is looking (the page offers a nurse's actions only to those who may act)."""
+        user = _logged_in(dashboard, request)
         view = dashboard.hub.chairs.get(chair)
         if view is None or view.state is None:
             raise HTTPException(404, f"no chair {chair!r} has reported")
@@ -222,9 +225,10 @@ def _api(app: FastAPI, dashboard: Dashboard) -> None:
         }
 
     @app.post("/api/dashboard/action")
-    async def action(request: Request, user: Annotated[User, logged_in]) -> dict[str, Any]:
+    async def action(request: Request) -> dict[str, Any]:
         """One nurse action from a page without the websocket (the session view), answered as
         the websocket answers it; only from this station's own pages."""
+        user = _logged_in(dashboard, request)
         if not _same_origin(request):
             raise HTTPException(403, "actions come only from this station's own pages")
         body = await bounded_body(request, MAX_ACTION_BYTES)
