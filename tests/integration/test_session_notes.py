@@ -27,7 +27,7 @@ def _refused(service: Service, command: str) -> list[str]:
 async def test_a_note_and_new_limits_are_recorded_and_the_next_cuff_follows_them(
     start_service: StartService, bus: Bus
 ) -> None:
-    service = await start_service(db="memory://")  # the record backends have their own suite
+    service = await start_service()
     bp = lambda minute: (175.0, 85.0) if minute >= 12 else (120.0, 80.0)  # noqa: E731
     session = ScriptedSession("c01", bp=bp, every_s=10, end_min=15, discharge=False)
     await bus.publish(topic("c02", "command"),
