@@ -40,6 +40,7 @@ from monitor.record import (
     RecordError,
     SnapshotEntry,
     Writer,
+    beside,
     open_recorder,
 )
 from monitor.record.base import (
@@ -52,6 +53,7 @@ from monitor.record.base import (
     SessionEntry,
     SessionRecord,
 )
+from monitor.record.chain import SealLog
 from monitor.record.spill import Spill
 from monitor.settings import Settings
 from monitor.wire.outbound import Outgoing, PagingHealthOut, RecordStatusOut, ServiceStatusOut
@@ -106,7 +108,10 @@ class Service:
             reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
         )
         self.recorder: Recorder = _open_record(settings.db)
-        self.writer = Writer(self.recorder, spill=Spill(spill_path(settings.db)))
+        spill, seals = beside(settings.db, settings.site)
+        seals = settings.seal_log or seals
+        self.writer = Writer(self.recorder, spill=Spill(spill),
+                             seals=SealLog(seals) if seals else None)  # fmt: skip
         if isinstance(self.recorder, UnopenedRecorder):
             # Said in the record once it opens; until then its first write fails: record_failing.
             data = {"reason": self.recorder.error}
@@ -495,14 +500,6 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def spill_path(url: str) -> str | None:
-    """Where entries wait when the record cannot take them: next to a SQLite file."""
-    path = url.removeprefix("sqlite:///")
-    if path == url or path in ("", ":memory:"):
-        return None
-    return f"{path}.spill.jsonl"
 
 
 def _open_record(url: str) -> Recorder:

@@ -2,8 +2,9 @@
 puts the service, the nurses' station and (for the demo) the simulators together.
 
 `audit` is a group of read-only commands over the record (`monitor.audit`): `sessions`, `show`,
-`export`; each opens the record `serve` would use (`--db`, `INFUSION_MONITOR_DB`, `--config`).
-An unknown session is a bad argument (2); a record that cannot be read is a failure (1).
+`export`, `verify`; each opens the record `serve` would use (`--db`, `INFUSION_MONITOR_DB`,
+`--config`). An unknown session is a bad argument (2); a record that cannot be read is a failure
+(1); a record that does not verify (a chain changed, cut or rewritten) is 3.
 
 Exit codes: 0 success, 2 bad usage or configuration (the message says what to fix), 1 other
 failure.
@@ -39,9 +40,11 @@ from monitor.audit.outcome import Outcome, parse_outcome
 from monitor.audit.sessions import SessionFilter, find_sessions, sessions_json, sessions_table
 from monitor.audit.show import show_session
 from monitor.audit.times import WHEN_HELP, parse_bound
+from monitor.audit.verify import Verification, verify_record
 from monitor.broker import local_broker
 from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
-from monitor.record import Recorder, RecordError
+from monitor.record import Recorder, RecordError, beside
+from monitor.record.chain import SealLog
 from monitor.record.chart import session_chart
 from monitor.record.logins import RecordedLogins
 from monitor.replay import JournalError, describe, read_journal, replay
@@ -391,6 +394,14 @@ def _audit_commands(steps: Any) -> None:
     out.add_argument("--out", type=Path, help="write to this file (default: standard output)")
     out.set_defaults(run=_audit_export)
 
+    check = steps.add_parser(
+        "verify", help="check every hash chain (or one session's) and its seals; 3 on a fault"
+    )
+    _record_options(check)
+    check.add_argument("session", nargs="?", help="only this session's chain")
+    check.add_argument("--seal-log", type=Path, help="the seal log (default: beside the record)")
+    check.set_defaults(run=_audit_verify)
+
 
 def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
     """`parse` as an argparse type: its ValueError's message is the usage error."""
@@ -417,6 +428,19 @@ def _audit_export(args: argparse.Namespace) -> int:
     return _audit_read(
         args, lambda r: export(r, args.session, format=args.format, table=args.table), out=args.out
     )
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = args.seal_log or settings.seal_log or beside(settings.db)[1]
+    found: list[Verification] = []
+
+    def check(recorder: Recorder) -> str:
+        found.append(verify_record(recorder, SealLog(path) if path else None, args.session))
+        return found[0].text()
+
+    code = _audit_read(args, check)
+    return code if code or found[0].ok else 3
 
 
 def _audit_read(

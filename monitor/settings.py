@@ -37,6 +37,8 @@ class Settings(ClinicLink):
     max_chairs: int = Field(default=DEFAULT_MAX_CHAIRS, ge=1)
     limits: dict[str, float] = Field(default_factory=dict)
     client_id: str | None = None
+    # The append-only seal log outside the database (next to a SQLite file when not set).
+    seal_log: str | None = None
     tick_s: float = Field(default=0.5, gt=0, le=5)
     heartbeat_s: float = Field(default=15.0, gt=0)
     snapshot_s: float = Field(default=5.0, gt=0)

@@ -4,6 +4,9 @@ names."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from monitor.record.base import (
     AlarmEntry,
     Entry,
@@ -40,6 +43,7 @@ __all__ = [
     "SnapshotEntry",
     "SqliteRecorder",
     "Writer",
+    "beside",
     "check_url",
     "open_recorder",
 ]
@@ -66,6 +70,24 @@ def open_recorder(url: str) -> Recorder:
     if url.startswith(SCHEMES):
         return PostgresRecorder(url)
     return SqliteRecorder(url.removeprefix(SQLITE))
+
+
+def beside(url: str, site: str | None = None) -> tuple[str | None, str | None]:
+    """The files a record keeps outside its database: the spill (per site: where entries wait
+    when the record cannot take them) and the seal log (`monitor.record.chain`). Next to a
+    SQLite file; for PostgreSQL, in the working folder, named after the database; none for a
+    record in memory."""
+    if url.startswith(SQLITE):
+        path = url.removeprefix(SQLITE)
+        if path in ("", ":memory:"):
+            return None, None
+        return f"{path}.spill.jsonl", f"{path}.seals.jsonl"
+    if url.startswith(("postgresql://", "postgres://")):
+        name = urlsplit(url).path.strip("/") or "postgres"
+        base = "infusion-monitor-" + re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        spill = f"{base}-{site}.spill.jsonl" if site else None
+        return spill, f"{base}.seals.jsonl"
+    return None, None
 
 
 def check_url(url: str) -> None:

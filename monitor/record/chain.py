@@ -32,6 +32,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -219,13 +220,17 @@ def _first_fault(chain: str, rows: list[ChainRow], seals: list[Seal]) -> Fault |
     hashes = {r.link.seq: r.link.hash for r in ordered if r.link is not None}
     for seal in sorted(seals, key=lambda s: s.seq):
         if seal.seq > head:
-            return Fault(chain, "removed", head + 1, f"seal of {seal.sealed_at:.0f}",
+            return Fault(chain, "removed", head + 1, f"seal of {_utc(seal.sealed_at)}",
                          f"the chain ends at link {head}; it was sealed at link {seal.seq}")  # fmt: skip
         if hashes[seal.seq] != seal.hash:
-            return Fault(chain, "rewritten", seal.seq, f"seal of {seal.sealed_at:.0f}",
+            return Fault(chain, "rewritten", seal.seq, f"seal of {_utc(seal.sealed_at)}",
                          "the chain verifies on its own, but not against its seal: it was "
                          "rewritten")  # fmt: skip
     return None
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _where(row: ChainRow) -> str:

@@ -24,6 +24,11 @@ would stop sending and blind the alarm path (safety first, then the record). Wha
 memory then is lost only if the process dies before the record or the spill takes it, and the
 station shows the failing record all that time. `on_kept` is called whenever `kept` may have
 grown.
+
+Seals: with a `SealLog`, once a batch holding a session's close (`SessionClosed`) is written,
+the heads of that session's chain and of its site's chain are sealed: a line in the seal log
+outside the database, and a `ChainSealed` event in the site's chain. The site chains are sealed
+in the log again at `stop`.
 """
 
 from __future__ import annotations
@@ -37,7 +42,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from monitor.record.base import AlarmEntry, Entry, Recorder, RecordError, entry_problem
+from monitor.record.base import (
+    AlarmEntry,
+    Entry,
+    EventEntry,
+    MessageEntry,
+    Recorder,
+    RecordError,
+    entry_problem,
+)
+from monitor.record.chain import SEALED, Seal, SealLog, session_chain
 from monitor.record.spill import SYNC_EVERY_S, Spill
 
 log = logging.getLogger(__name__)
@@ -59,6 +73,7 @@ class Writer:
         retry_delays_s: the pause before each retry of a failed batch; the last repeats.
         stall_s: a write running longer than this makes the record `failing`.
         sleep: how to pause (a test passes one that does not).
+        seals: the seal log, for sealing chains (none: not sealed).
 
     Attributes:
         queue: the entries waiting in memory.
@@ -78,6 +93,7 @@ class Writer:
         retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
         stall_s: float = STALL_S,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        seals: SealLog | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
@@ -107,6 +123,10 @@ class Writer:
         self._queued_end = 0  # the position after the newest entry put on the queue
         self._kept = 0
         self.on_kept: Callable[[], None] = lambda: None
+        self.seals = seals
+        self.seal_failures = 0
+        self._sealed: list[Entry] = []  # ChainSealed events to offer once their batch is back
+        self._sites: set[str] = set()  # the sites whose chains this writer extended
 
     # Taking entries ------------------------------------------------------------------------
 
@@ -230,6 +250,9 @@ class Writer:
         if self._token is not None:
             self.spill.commit(self._token)
         self._pending, self._token, self._failures = [], None, 0
+        if self._sealed:
+            sealed, self._sealed = self._sealed, []
+            self.offer(sealed)
         self.on_kept()
         if self.failing_since is not None:
             log.warning("record: writing again after %.0f s; %d entries still to write from "
@@ -279,6 +302,11 @@ class Writer:
             self.spill.close()
         except Exception:  # a stop must end, whatever the spill's disk does
             log.exception("record: the spill could not be closed cleanly")
+        if not self.backlog:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    in_thread(self.seal_sites), max(0.1, deadline - time.monotonic())
+                )
         left = self.backlog
         if left:
             log.warning("record: stopping with %d entries in the spill %s; the next start "
@@ -312,6 +340,9 @@ class Writer:
         """Write `entries` now, on this thread, past the queue; spilled when that fails."""
         if entries and not self._append(entries):
             self._to_spill(entries)
+        elif self._sealed:
+            sealed, self._sealed = self._sealed, []
+            self.write_now(sealed)
 
     def flush(self) -> None:
         """Write a pending batch, then what is queued, on this thread (tests)."""
@@ -354,7 +385,43 @@ class Writer:
                 return False
             self.written += len(entries)
             self.last_error = None
+            if self.seals is not None:
+                self._seal(entries)
             return True
+
+    def _seal(self, entries: Sequence[Entry]) -> None:
+        """Seal the chains of the sessions closed in `entries` (just written), and their sites'."""
+        for entry in entries:
+            if isinstance(entry, MessageEntry) and entry.site:
+                self._sites.add(entry.site)
+            if isinstance(entry, EventEntry) and entry.type == "SessionClosed" and entry.session:
+                for chain in (session_chain(entry.session), f"site:{entry.site}"):
+                    seal = self._seal_chain(chain)
+                    if seal is not None:
+                        data = {"chain": seal.chain, "seq": seal.seq, "hash": seal.hash}
+                        self._sealed.append(EventEntry(entry.site, entry.chair, None,
+                                                       seal.sealed_at, SEALED, data))  # fmt: skip
+
+    def _seal_chain(self, chain: str) -> Seal | None:
+        """Seal `chain`'s head in the seal log; None when it has none or cannot be read."""
+        assert self.seals is not None
+        try:
+            head = self.recorder.head(chain)
+            if head is None:
+                return None
+            seal = Seal(chain, head[0], head[1], time.time())
+            self.seals.append(seal)
+        except RecordError as exc:
+            self.seal_failures += 1
+            log.error("record: %s not sealed: %s", chain, exc)
+            return None
+        return seal
+
+    def seal_sites(self) -> None:
+        """Seal the head of every site chain this writer extended (at a stop)."""
+        if self.seals is not None:
+            for site in sorted(self._sites):
+                self._seal_chain(f"site:{site}")
 
     def _give_up(self, entries: Sequence[Entry], *, why: str) -> None:
         self.lost += len(entries)
