@@ -9,18 +9,18 @@ import { confirmThen } from "./dialogs.js";
 import { $, el, setText } from "./dom.js";
 import { parseTime, timeText } from "./time.js";
 
-let settings = null; // the limits a station may change: GET /api/limits, once
-let current = { chair: null, state: null, mayAct: false };
+import { sessionPage } from "./state.js";
 
 /** Draw the notes and the limits for the view just loaded. */
 export async function renderSessionActions(chair, view) {
   const state = view.chair || {};
   const user = view.user || {};
   const open = user.in_session === true; // the server's phase table says so, not the page
-  current = { chair, state, mayAct: user.may_act === true };
+  const current = sessionPage.acting = { chair, state, mayAct: user.may_act === true };
   $("note-form").hidden = !(current.mayAct && open);
   await renderNotes(state.session);
-  if (settings === null) settings = await getJson("/api/limits");
+  if (sessionPage.limitSettings === null) sessionPage.limitSettings = await getJson("/api/limits");
+  const settings = sessionPage.limitSettings;
   $("limits").hidden = !(current.mayAct && open && Array.isArray(settings));
   if (!$("limits").hidden) renderLimits(state.limits || {});
 }
@@ -39,6 +39,7 @@ async function renderNotes(session) {
 /** The form's inputs stay as the nurse left them while she edits; redrawn only when the
  * chair's limits themselves change. */
 function renderLimits(limits) {
+  const settings = sessionPage.limitSettings;
   const box = $("limit-fields");
   const key = JSON.stringify(settings.map((s) => limits[s.name]));
   if (box.dataset.key === key) return;
@@ -80,7 +81,7 @@ async function onNote(event, reload) {
   // The contract takes one paragraph of printable text: line breaks become spaces.
   const text = $("note-text").value.replace(/\s*[\r\n]+\s*/g, " ").trim();
   if (!text) return setText($("note-result"), "Write the note first.");
-  if (await act({ action: "note", chair: current.chair, text }, $("note-result"))) {
+  if (await act({ action: "note", chair: sessionPage.acting.chair, text }, $("note-result"))) {
     $("note-text").value = "";
     setTimeout(reload, 500); // the record has it within moments
   }
@@ -100,7 +101,7 @@ function changedLimits() {
 }
 
 function widened(changes) {
-  return settings.filter((s) => s.name in changes && (s.wider === "up"
+  return sessionPage.limitSettings.filter((s) => s.name in changes && (s.wider === "up"
     ? changes[s.name] > s.clinic : changes[s.name] < s.clinic)).map((s) => {
     const side = s.wider === "up" ? "above" : "below";
     return `${s.label} ${changes[s.name]} ${s.unit} is ${side} the clinic default ${s.clinic} ${s.unit}`;
@@ -112,7 +113,7 @@ function onLimits(event, reload) {
   const changes = changedLimits();
   if (Object.keys(changes).length === 0) return setText($("limits-result"), "No limit changed.");
   const send = async () => {
-    if (await act({ action: "set_limits", chair: current.chair, limits: changes }, $("limits-result"))) {
+    if (await act({ action: "set_limits", chair: sessionPage.acting.chair, limits: changes }, $("limits-result"))) {
       setTimeout(reload, 500);
     }
   };

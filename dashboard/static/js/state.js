@@ -33,6 +33,8 @@ export const station = {
 
 export const sessionPage = {
   lastView: null, // the last session view the server sent
+  limitSettings: null, // the limits a station may change (GET /api/limits), once
+  acting: { chair: null, state: null, mayAct: false }, // what the notes and limits forms act on
 };
 
 const CAN_ACT = ["nurse", "admin"];
