@@ -476,8 +476,35 @@ class Service:
                 self._keep_unreadable(snapshot, "an internal error while restoring")
         if restored:
             log.info("restored %d chairs from the store: %s", len(restored), ", ".join(restored))
+            self._catch_up({s.chair: s.saved_at for s in snapshots if s.chair in restored})
             if self.policy is not None:
                 self._deliver(self.intake.resume(time.time()))
+
+    def _catch_up(self, saved: dict[str, float]) -> None:
+        """Run again what each chair took after its snapshot (a chair that only took new
+        values is snapshotted within `snapshot_s`, so a crash can leave that much out): the
+        core is deterministic, so the chair comes back as it was, the readings it saw included
+        (a reading the broker sends again is then refused as seen). What this gives was
+        recorded and published the first time: it is set aside. Chairs with no snapshot were
+        made after the newest one, and take all of theirs."""
+        newest = max(saved.values())
+        since = newest - 3 * self.settings.snapshot_s
+        taken = 0
+        try:
+            for message in self.recorder.journal(self.site, since=since):
+                if message.outcome not in CHAIR_TOOK or not message.chair:
+                    continue
+                if message.received_at <= saved.get(message.chair, newest):
+                    continue
+                self.intake.message(message.topic, message.payload.encode(), message.received_at)
+                taken += 1
+        except RecordError as exc:
+            log.error("cannot read the journal to catch up after the snapshots (%s): chairs "
+                      "start from their snapshots", exc)  # fmt: skip
+        except Exception:  # the restart must go on whatever one message does
+            log.exception("internal error catching up after the snapshots")
+        if taken:
+            log.info("caught up with %d messages taken after the chairs' snapshots", taken)
 
     def _keep_unreadable(self, snapshot: SnapshotEntry, reason: str) -> None:
         """Keep a snapshot that could not be read, before its chair's next one replaces it."""
@@ -500,6 +527,10 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+# The journal's outcomes of messages a chair took (refused ones changed nothing to run again).
+CHAIR_TOOK = frozenset({Outcome.ACCEPTED.value, Outcome.REJECTED.value})
 
 
 def _open_record(url: str) -> Recorder:
