@@ -30,7 +30,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from itertools import groupby
@@ -52,6 +53,7 @@ from monitor.record.base import (
 GENESIS = "0" * 64
 CHAINED = (MessageEntry, ReadingEntry, AlarmEntry, EventEntry)
 SEALED = "ChainSealed"  # the site chain's event that records a seal
+CLOSES = "SessionClosed"  # the session's event after which its chain takes no more links
 _FLOATS = {t: {f.name for f in fields(t) if "float" in str(f.type)} for t in ENTRY_TYPES}
 
 
@@ -120,47 +122,60 @@ def digest(chain: str, seq: int, prev: str, entry: Entry) -> str:
     return h.hexdigest()
 
 
+Head = tuple[int, str]  # a chain's last link: its seq and hash
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """A batch's links (None for an entry outside every chain), and the heads they leave."""
+
+    links: list[Link | None]
+    heads: dict[str, Head]
+
+
 class Linker:
-    """Links entries onto their chains, inside a backend's transaction. `head(chain)` reads a
-    chain's last link from the store when the linker does not know it; `links` gives the links
-    of a batch without remembering them, and `commit` remembers them once the batch is stored
-    (a batch that fails leaves the heads as they were)."""
+    """Links entries onto their chains, inside a backend's transaction.
 
-    def __init__(self, head: Any) -> None:
-        self._read_head = head
-        self._heads: dict[str, tuple[int, str]] = {}
+    `links` gives the links of a batch without remembering them, reading a chain's last link
+    from the store (`head`, inside the same transaction) when the linker does not know it;
+    `commit` remembers the heads once the batch is stored, so a batch that fails leaves them as
+    they were. The heads known are the `capacity` chains used last: an open session's chain
+    stays known, a closed one's is read again should it ever be needed."""
 
-    def links(self, entries: Sequence[Entry]) -> list[Link | None]:
-        heads: dict[str, tuple[int, str]] = {}
+    def __init__(self, *, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._heads: OrderedDict[str, Head] = OrderedDict()
+
+    def links(self, entries: Sequence[Entry], head: Callable[[str], Head | None]) -> Linked:
+        heads: dict[str, Head] = {}
         out: list[Link | None] = []
         for entry in entries:
             chain = chain_of(entry)
             if chain is None:
                 out.append(None)
                 continue
-            seq, prev = heads.get(chain) or self._head(chain)
+            seq, prev = heads.get(chain) or self._known(chain, head)
             link = Link(chain, seq + 1, prev, digest(chain, seq + 1, prev, entry))
             heads[chain] = (link.seq, link.hash)
             out.append(link)
-        self._tentative = heads
-        return out
+        return Linked(out, heads)
 
-    def commit(self) -> None:
-        self._heads.update(getattr(self, "_tentative", {}))
-        self._tentative = {}
-        if len(self._heads) > 10_000:  # closed sessions' chains are read again when needed
-            self._heads.clear()
+    def commit(self, linked: Linked) -> None:
+        for chain, head in linked.heads.items():
+            self._heads[chain] = head
+            self._heads.move_to_end(chain)
+        while len(self._heads) > self._capacity:
+            self._heads.popitem(last=False)
 
     def forget(self) -> None:
         """The store changed under the linker (a failed transaction): read heads again."""
         self._heads.clear()
-        self._tentative = {}
 
-    def _head(self, chain: str) -> tuple[int, str]:
-        if chain not in self._heads:
-            found = self._read_head(chain)
-            self._heads[chain] = found if found is not None else (0, GENESIS)
-        return self._heads[chain]
+    def _known(self, chain: str, head: Callable[[str], Head | None]) -> Head:
+        if chain in self._heads:
+            return self._heads[chain]
+        found = head(chain)
+        return found if found is not None else (0, GENESIS)
 
 
 def verify(rows: Iterable[ChainRow], seals: Iterable[Seal] = ()) -> Iterator[Fault]:

@@ -49,16 +49,16 @@ class MemoryRecorder:
         self._logins: dict[str, LoginEntry] = {}
         self._evidence: list[ChainRow] = []  # every chained entry with its link, as appended
         self._rows: dict[str, int] = {}  # rows so far, per table
-        self._linker = Linker(self.head_unlocked)
+        self._linker = Linker()
 
     def append(self, entries: Sequence[Entry]) -> None:
         check_batch(entries)
         with self._lock:
             self._check_open()
-            links = self._linker.links(entries)
-            for entry, link in zip(entries, links, strict=True):
+            linked = self._linker.links(entries, self.head_unlocked)
+            for entry, link in zip(entries, linked.links, strict=True):
                 self._store(entry, link)
-            self._linker.commit()
+            self._linker.commit(linked)
 
     def _store(self, entry: Entry, link: Link | None) -> None:
         if isinstance(entry, MessageEntry):

@@ -63,8 +63,7 @@ class PostgresRecorder(SqlReads):
         self._idle: list[psycopg.Connection[Params]] = []
         self._closed = False
         self._writer: psycopg.Connection[Params] | None = None
-        self._cursor: psycopg.Cursor[Params] | None = None
-        self._linker = Linker(self._head)
+        self._linker = Linker()
         self._chain_order = 'chain COLLATE "C"'
         with self._failing("open"):
             self._writer = self._connect()
@@ -84,9 +83,9 @@ class PostgresRecorder(SqlReads):
                 self._writer = writer
                 try:
                     with writer.transaction(), writer.cursor() as cursor:
-                        self._cursor = cursor  # the chains' heads are read inside it
-                        links = self._linker.links(entries)
-                        for sql, rows in statements(entries, links):
+                        # The chains' heads are read inside the transaction.
+                        linked = self._linker.links(entries, lambda chain: _head(cursor, chain))
+                        for sql, rows in statements(entries, linked.links):
                             cursor.executemany(_driver_sql(sql), [_held(row) for row in rows])
                 except BaseException:
                     self._linker.forget()
@@ -94,18 +93,7 @@ class PostgresRecorder(SqlReads):
                         self._writer = None
                         writer.close()
                     raise
-                finally:
-                    self._cursor = None
-            self._linker.commit()
-
-    def _head(self, chain: str) -> tuple[int, str] | None:
-        """A chain's last link, read inside the append's transaction."""
-        assert self._cursor is not None
-        found = []
-        for sql, params in head_queries(chain):
-            self._cursor.execute(_driver_sql(sql), params)
-            found.append(self._cursor.fetchall())
-        return head_of(found)
+            self._linker.commit(linked)
 
     def close(self) -> None:
         with self._lock:
@@ -222,6 +210,15 @@ def _connect_params(url: str, timeout_s: float) -> dict[str, Any]:
     params.setdefault("options", f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}")
     params.setdefault("application_name", "infusion-monitor")
     return params
+
+
+def _head(cursor: psycopg.Cursor[Params], chain: str) -> tuple[int, str] | None:
+    """A chain's last link, read on `cursor` (inside the append's transaction)."""
+    found = []
+    for sql, params in head_queries(chain):
+        cursor.execute(_driver_sql(sql), params)
+        found.append(cursor.fetchall())
+    return head_of(found)
 
 
 def _driver_sql(sql: str) -> str:

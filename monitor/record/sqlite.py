@@ -18,7 +18,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class SqliteRecorder(SqlReads):
         self._lock = threading.Lock()  # one writer on the connection at a time
         self._closed = False
         self._db = _open(self.path, timeout_s)
-        self._linker = Linker(self._head)
+        self._linker = Linker()
         # Readers open the file by its absolute name, whatever the working folder becomes.
         self._reader_uri = f"{Path(self.path).absolute().as_uri()}?mode=ro"
 
@@ -55,11 +55,14 @@ class SqliteRecorder(SqlReads):
         with self._lock:
             self._check_open()
             try:
-                _transaction(self._db, lambda: statements(entries, self._linker.links(entries)))
+                with _transaction(self._db):  # the heads read inside cannot move meanwhile
+                    linked = self._linker.links(entries, self._head)
+                    for sql, rows in statements(entries, linked.links):
+                        self._db.executemany(sql, rows)
             except _FAILURES as exc:
                 self._linker.forget()
                 raise RecordError(f"cannot write to the record {self.path}: {exc}") from exc
-            self._linker.commit()
+            self._linker.commit(linked)
 
     def _head(self, chain: str) -> tuple[int, str] | None:
         """A chain's last link, read on the writer's connection inside its transaction."""
@@ -109,15 +112,13 @@ def _run(
         db.execute("COMMIT")
 
 
-def _transaction(
-    db: sqlite3.Connection, build: Callable[[], list[tuple[str, list[Params]]]]
-) -> None:
-    """The statements `build` makes, in one transaction; `build` runs inside it, once the
-    write lock is held (the chains' heads it reads cannot move meanwhile)."""
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, begun with the write lock held: committed when the block ends,
+    rolled back when it raises."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for sql, rows in build():
-            db.executemany(sql, rows)
+        yield
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

@@ -51,7 +51,7 @@ from monitor.record.base import (
     RecordError,
     entry_problem,
 )
-from monitor.record.chain import SEALED, Seal, SealLog, session_chain
+from monitor.record.chain import CLOSES, SEALED, Seal, SealLog, session_chain
 from monitor.record.spill import SYNC_EVERY_S, Spill
 
 log = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ class Writer:
         for entry in entries:
             if isinstance(entry, MessageEntry) and entry.site:
                 self._sites.add(entry.site)
-            if isinstance(entry, EventEntry) and entry.type == "SessionClosed" and entry.session:
+            if isinstance(entry, EventEntry) and entry.type == CLOSES and entry.session:
                 for chain in (session_chain(entry.session), f"site:{entry.site}"):
                     seal = self._seal_chain(chain)
                     if seal is not None:

@@ -7,8 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from monitor.domain.events import SessionClosed
 from monitor.record import AlarmEntry, EventEntry, MessageEntry, ReadingEntry, SessionEntry
 from monitor.record.chain import (
+    CLOSES,
     GENESIS,
     ChainRow,
     Linker,
@@ -30,12 +32,12 @@ def reading(n: int, session: str | None = "s1") -> ReadingEntry:
 
 def stored(entries: list[ReadingEntry], table: str = "readings") -> list[ChainRow]:
     """Entries linked as a backend links them, with row ids 1, 2, ..."""
-    linker = Linker(lambda chain: None)
-    links = linker.links(entries)
-    linker.commit()
+    linker = Linker()
+    linked = linker.links(entries, lambda chain: None)
+    linker.commit(linked)
     return [
         ChainRow(table, n, e, link)
-        for n, (e, link) in enumerate(zip(entries, links, strict=True), 1)
+        for n, (e, link) in enumerate(zip(entries, linked.links, strict=True), 1)
     ]
 
 
@@ -82,8 +84,11 @@ def test_a_linker_continues_a_chain_from_the_head_the_store_has() -> None:
     first = stored([reading(1), reading(2)])
     head = first[-1].link
     assert head is not None
-    linker = Linker(lambda chain: (head.seq, head.hash) if chain == head.chain else None)
-    more = linker.links([reading(3)])
+    more = (
+        Linker()
+        .links([reading(3)], lambda chain: (head.seq, head.hash) if chain == head.chain else None)
+        .links
+    )
     assert more[0] is not None
     assert (more[0].seq, more[0].prev) == (3, head.hash)
     row = ChainRow("readings", 3, reading(3), more[0])
@@ -91,11 +96,28 @@ def test_a_linker_continues_a_chain_from_the_head_the_store_has() -> None:
 
 
 def test_a_failed_batch_leaves_the_heads_as_they_were() -> None:
-    linker = Linker(lambda chain: None)
-    linker.links([reading(1)])  # not committed: the transaction failed
-    again = linker.links([reading(1)])
+    linker = Linker()
+    linker.links([reading(1)], lambda chain: None)  # not committed: the transaction failed
+    again = linker.links([reading(1)], lambda chain: None).links
     assert again[0] is not None
     assert again[0].seq == 1
+
+
+def test_the_linker_keeps_the_heads_of_the_chains_used_last() -> None:
+    reads: list[str] = []
+
+    def head(chain: str) -> tuple[int, str] | None:
+        reads.append(chain)
+        return None
+
+    linker = Linker(capacity=2)
+    for session in ["s1", "s2", "s1", "s3"]:  # s2 is the one used longest ago when s3 comes
+        linker.commit(linker.links([reading(1, session=session)], head))
+    assert reads == ["session:s1", "session:s2", "session:s3"]
+    linker.links([reading(2, session="s1")], head)
+    assert reads[-1] == "session:s3"  # s1 still known
+    linker.links([reading(2, session="s2")], head)
+    assert reads[-1] == "session:s2"  # s2 read again from the store
 
 
 @pytest.fixture
@@ -188,3 +210,7 @@ def test_the_seal_log_appends_and_reads_back(tmp_path: object) -> None:
     for seal in seals:
         log.append(seal)
     assert list(log.read()) == seals
+
+
+def test_the_record_seals_a_session_after_the_event_the_core_closes_it_with() -> None:
+    assert SessionClosed.__name__ == CLOSES  # the scribe records events by their class name

@@ -65,9 +65,25 @@ export function wireDialogs() {
   wireConfirm();
 }
 
+/** The confirmation dialog, the same on both pages, built once (the session view has no
+ * admission). */
+function confirmDialog() {
+  const buttons = el("div", { class: "dialog-buttons" },
+    el("button", { type: "button", "data-action": "cancel", class: "secondary" }, "Cancel"),
+    el("button", { type: "button", "data-action": "confirm", class: "primary danger" }));
+  const dialog = el("dialog",
+    { id: "confirm-dialog", class: "station-dialog", "aria-labelledby": "confirm-text" },
+    el("form", { method: "dialog" },
+      el("p", { id: "confirm-text", class: "confirm-text" }),
+      el("ul", { id: "confirm-list", class: "confirm-list", hidden: "" }),
+      buttons));
+  document.body.append(dialog);
+  return dialog;
+}
+
 /** The confirmation dialog alone (the session view has no admission). */
 export function wireConfirm() {
-  const confirm = $("confirm-dialog");
+  const confirm = confirmDialog();
   const confirming = station.confirming;
   confirm.querySelector('[data-action="confirm"]').addEventListener("click", () => {
     const onYes = confirming.onYes;
