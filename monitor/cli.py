@@ -39,6 +39,7 @@ from monitor.audit.export import Format, Table, export
 from monitor.audit.outcome import Outcome, parse_outcome
 from monitor.audit.sessions import SessionFilter, find_sessions, sessions_json, sessions_table
 from monitor.audit.show import show_session
+from monitor.audit.summary import summarize, summary_json, summary_text
 from monitor.audit.times import WHEN_HELP, parse_bound
 from monitor.audit.verify import Verification, verify_record
 from monitor.broker import local_broker
@@ -349,21 +350,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _audit_commands(steps: Any) -> None:
     listing = steps.add_parser("sessions", help="the sessions in the record, with filters")
     _record_options(listing)
-    listing.add_argument(
-        "--from",
-        dest="since",
-        metavar="WHEN",
-        type=_argument(functools.partial(parse_bound, end=False)),
-        help=f"admitted from: {WHEN_HELP}; local time unless it names a zone",
-    )
-    listing.add_argument(
-        "--to",
-        dest="before",
-        metavar="WHEN",
-        type=_argument(functools.partial(parse_bound, end=True)),
-        help="admitted before this (a date: up to its end)",
-    )
-    listing.add_argument("--chair", help="at this chair")
+    _range_options(listing)
     listing.add_argument("--patient", help="patient labels containing this (any case)")
     listing.add_argument(
         "--outcome",
@@ -371,9 +358,16 @@ def _audit_commands(steps: Any) -> None:
         type=_argument(parse_outcome),
         help=f"with this outcome (again for more): {', '.join(Outcome)}",
     )
-    listing.add_argument("--site", dest="at_site", metavar="SITE", help="at this site")
     listing.add_argument("--json", action="store_true", help="a JSON array instead of a table")
     listing.set_defaults(run=_audit_sessions)
+
+    summary = steps.add_parser(
+        "summary", help="the clinic's numbers over a range: recovery, alarm burden, pages"
+    )
+    _record_options(summary)
+    _range_options(summary)
+    summary.add_argument("--json", action="store_true", help="JSON instead of text")
+    summary.set_defaults(run=_audit_summary)
 
     show = steps.add_parser("show", help="one session in words: summary, who did what, alarms")
     _record_options(show)
@@ -402,6 +396,37 @@ def _audit_commands(steps: Any) -> None:
     check.add_argument("--seal-log", type=Path, help="the seal log (default: beside the record)")
     check.set_defaults(run=_audit_verify)
 
+    report = steps.add_parser(
+        "report", help="the session report a clinician signs, as HTML and/or PDF; 3 on a fault"
+    )
+    _record_options(report)
+    report.add_argument("session", help="the session's id")
+    report.add_argument("--html", type=Path, metavar="FILE", help="write the report as HTML here")
+    report.add_argument("--pdf", type=Path, metavar="FILE", help="write the report as PDF here")
+    report.add_argument("--seal-log", type=Path, help="the seal log (default: beside the record)")
+    report.add_argument("--clinic", help="the clinic's name on the report (default clinic_name)")
+    report.set_defaults(run=_audit_report)
+
+
+def _range_options(parser: argparse.ArgumentParser) -> None:
+    """The filters `audit sessions` and `audit summary` share: when, where."""
+    parser.add_argument(
+        "--from",
+        dest="since",
+        metavar="WHEN",
+        type=_argument(functools.partial(parse_bound, end=False)),
+        help=f"admitted from: {WHEN_HELP}; local time unless it names a zone",
+    )
+    parser.add_argument(
+        "--to",
+        dest="before",
+        metavar="WHEN",
+        type=_argument(functools.partial(parse_bound, end=True)),
+        help="admitted before this (a date: up to its end)",
+    )
+    parser.add_argument("--chair", help="at this chair")
+    parser.add_argument("--site", dest="at_site", metavar="SITE", help="at this site")
+
 
 def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
     """`parse` as an argparse type: its ValueError's message is the usage error."""
@@ -424,6 +449,64 @@ def _audit_sessions(args: argparse.Namespace) -> int:
     return _audit_read(args, lambda recorder: written(find_sessions(recorder, picked)))
 
 
+def _audit_summary(args: argparse.Namespace) -> int:
+    picked = SessionFilter(
+        since=args.since, before=args.before, chair=args.chair, site=args.at_site
+    )
+    written = summary_json if args.json else summary_text
+    return _audit_read(args, lambda recorder: written(summarize(recorder, picked)))
+
+
+def _audit_report(args: argparse.Namespace) -> int:
+    if args.html is None and args.pdf is None:
+        print(
+            "infusion-monitor: audit report: give --html FILE, --pdf FILE or both", file=sys.stderr
+        )
+        return 2
+    settings = _settings(args)
+    path = _seal_log_path(args, settings)
+    faults: list[bool] = []
+
+    def write(recorder: Recorder) -> str:
+        # Drawing and laying out a PDF need matplotlib and reportlab: loaded for a report only.
+        from monitor.audit.report import build_report
+        from monitor.audit.report_html import report_html
+        from monitor.audit.report_pdf import report_pdf
+
+        checked = verify_record(recorder, SealLog(path) if path else None, args.session)
+        report = build_report(
+            recorder, args.session, clinic=args.clinic or settings.clinic_name,
+            limits=settings.clinic_limits(), verification=checked, made_at=time.time(),
+        )  # fmt: skip
+        said = []
+        if args.html is not None:
+            _write_file(args.html, report_html(report).encode("utf-8"))
+            said.append(f"wrote {args.html}")
+        if args.pdf is not None:
+            _write_file(args.pdf, report_pdf(report))
+            said.append(f"wrote {args.pdf}")
+        faults.append(not checked.ok)
+        outcome = f"outcome: {report.outcome_sentence}"
+        verified = "the record verifies" if checked.ok else checked.text().rstrip()
+        return "\n".join([*said, outcome, verified]) + "\n"
+
+    code = _audit_read(args, write)
+    return code if code or not faults[0] else 3
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole: to a file beside it first, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def _seal_log_path(args: argparse.Namespace, settings: Settings) -> Path | str | None:
+    """The seal log: the one named, the configured one, else the one beside the record."""
+    return args.seal_log or settings.seal_log or beside(settings.db)[1]
+
+
 def _audit_export(args: argparse.Namespace) -> int:
     return _audit_read(
         args, lambda r: export(r, args.session, format=args.format, table=args.table), out=args.out
@@ -431,8 +514,7 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    path = args.seal_log or settings.seal_log or beside(settings.db)[1]
+    path = _seal_log_path(args, _settings(args))
     found: list[Verification] = []
 
     def check(recorder: Recorder) -> str:

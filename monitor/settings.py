@@ -32,6 +32,8 @@ __all__ = ["ENV_PREFIX", "HttpAddress", "Settings", "SettingsError", "load_setti
 
 class Settings(ClinicLink):
     db: str = "sqlite:///infusion-monitor.db"
+    # The clinic's name on session reports and summaries (the site's name when not set).
+    clinic_name: str | None = Field(default=None, min_length=1, max_length=120)
     chairs: list[str] = Field(default_factory=list)
     # With no chair list, chairs are made from the wire on their first message, this many at most.
     max_chairs: int = Field(default=DEFAULT_MAX_CHAIRS, ge=1)

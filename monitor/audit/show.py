@@ -23,9 +23,10 @@ from monitor.audit.times import duration, local, local_zone
 from monitor.domain.vitals import LABELS, Vital
 from monitor.record import EventEntry, ReadingEntry, Recorder, SessionEntry
 
-__all__ = ["show_session"]
+__all__ = ["NOTE", "Line", "show_session", "timeline"]
 
 Line = tuple[float, str, str]  # time, what, by whom ("" for nobody)
+NOTE = "note: "  # how the timeline begins a note on the session
 _STEPS = frozenset({"admit", "start", "pause", "resume", "stop", "discharge"})
 
 
@@ -43,7 +44,7 @@ def show_session(recorder: Recorder, session: str) -> str:
         "Timeline",
         *_indent(
             table(
-                ["time", "what", "by"], [[local(t), w, b] for t, w, b in _timeline(events, alarms)]
+                ["time", "what", "by"], [[local(t), w, b] for t, w, b in timeline(events, alarms)]
             )
         ),
         f"Alarms ({len(alarms)})",
@@ -101,7 +102,7 @@ def _readings(readings: Sequence[ReadingEntry], events: Sequence[EventEntry]) ->
     )
 
 
-def _timeline(events: Sequence[EventEntry], alarms: Sequence[AlarmStory]) -> list[Line]:
+def timeline(events: Sequence[EventEntry], alarms: Sequence[AlarmStory]) -> list[Line]:
     actors = {
         (e.ts, e.data.get("command")): e.data.get("by")
         for e in events
@@ -164,6 +165,8 @@ def _event_words(event: EventEntry, alarms: Sequence[AlarmStory]) -> str | None:
             f"escalation step {data.get('step')} to {data.get('to')}{_also(data.get('reason'))}"
         ),
         "EscalationEnded": lambda: f"escalation ended{_also(data.get('reason'))}",
+        "NoteAdded": lambda: f"{NOTE}{data.get('text')}",
+        "LimitsChanged": lambda: _limits_changed(data),
     }
     if event.type in ("ArtefactRecorded", "ReadingRejected"):
         return None
@@ -180,6 +183,18 @@ def _command(event: EventEntry, alarms: Sequence[AlarmStory]) -> str:
             if alarm.acknowledged_at == event.ts and alarm.acknowledged_by == by:
                 return f"acknowledged {alarm.kind}: {alarm.text}"
     return command if command not in _STEPS else f"{command} (no phase change)"
+
+
+def _limits_changed(data: dict[str, Any]) -> str:
+    changes = data.get("changes") or {}
+    said = ", ".join(
+        f"{name} {change[0]:g} -> {change[1]:g}"
+        for name, change in changes.items()
+        if isinstance(change, list | tuple)
+        and len(change) == 2
+        and all(isinstance(value, int | float) for value in change)
+    )
+    return f"alarm limits changed: {said or 'none'}"
 
 
 def _baseline(data: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ restart too."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from monitor.domain.vitals import Reading, Vital, screen
@@ -19,13 +20,22 @@ def session_chart(recorder: Recorder, session: str) -> dict[str, Any] | None:
     record = recorder.session(session)
     if not record.readings and not record.alarms:
         return None
-    history: dict[str, list[tuple[float, float]]] = {v.value: [] for v in CHARTED}
-    for entry in record.readings:
-        valid = screen(_reading(entry)).values
-        for vital in CHARTED:
-            if vital in valid:
-                history[vital.value].append((entry.chair_ts, valid[vital]))
+    history = {vital.value: points for vital, points in valid_series(record.readings).items()}
     return {"history": history, "alarms": [_alarm(a) for a in record.alarms]}
+
+
+def valid_series(
+    readings: Sequence[ReadingEntry], vitals: Sequence[Vital] = CHARTED
+) -> dict[Vital, list[tuple[float, float]]]:
+    """Each of `vitals` as (chair time, value) points, artefacts left out as the alarm engine
+    left them out."""
+    series: dict[Vital, list[tuple[float, float]]] = {vital: [] for vital in vitals}
+    for entry in readings:
+        valid = screen(_reading(entry)).values
+        for vital in vitals:
+            if vital in valid:
+                series[vital].append((entry.chair_ts, valid[vital]))
+    return series
 
 
 def _reading(entry: ReadingEntry) -> Reading:

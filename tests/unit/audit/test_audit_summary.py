@@ -7,14 +7,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
-from audit_day import DAY_S, T0, Day
+from audit_day import DAY_S, T0, Day, recorded
 
 from monitor.audit.outcome import Outcome
 from monitor.audit.sessions import SessionFilter
 from monitor.audit.summary import Summary, summarize, summary_json, summary_text
 from monitor.audit.times import parse_bound
+from monitor.cli import main
 from monitor.domain.events import (
     EscalationStepped,
     PageAnswered,
@@ -23,7 +25,14 @@ from monitor.domain.events import (
     Target,
 )
 from monitor.domain.vocabulary import AlarmPriority
-from monitor.record import AlarmEntry, EventEntry, MemoryRecorder, Recorder, SessionEntry
+from monitor.record import (
+    AlarmEntry,
+    EventEntry,
+    MemoryRecorder,
+    Recorder,
+    SessionEntry,
+    SqliteRecorder,
+)
 
 OPEN_S = 570.0  # the third session: 20 readings 30 s apart, the last 570 s after admission
 BASELINE_MIN = 5.0  # the first: the two cuffs back near baseline are 5 min apart from the stop
@@ -377,3 +386,18 @@ def test_json_has_utc_times_and_the_same_numbers(recorder: Recorder, day: Day) -
     assert out["paging"]["pages_answered"] == 0
     assert out["percentile_method"] == "nearest-rank"
     assert list(out) == list(json.loads(summary_json(_all(MemoryRecorder()))))  # the same keys
+
+
+def test_the_command_summarizes_the_range_asked_for(
+    tmp_path: Path, day: Day, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "audit.db"
+    recorded(SqliteRecorder(db), day).close()
+
+    assert main(["audit", "summary", "--db", f"sqlite:///{db}", "--from", "2026-11-20",
+                 "--json"]) == 0  # fmt: skip
+    said = json.loads(capsys.readouterr().out)
+    assert said["sessions"] == 2  # the second and third days
+    assert said["since"] == "2026-11-20T00:00:00.000Z"
+    assert main(["audit", "summary", "--db", f"sqlite:///{db}", "--chair", "c02"]) == 0
+    assert "sessions          1 (not recovered in the window 1)" in capsys.readouterr().out
