@@ -164,6 +164,7 @@ def _pages(app: FastAPI, dashboard: Dashboard) -> None:
     app.add_api_route(
         "/session/{chair}", page("session.html"), methods=["GET"], include_in_schema=False
     )
+    app.add_api_route("/records", page("records.html"), methods=["GET"], include_in_schema=False)
 
 
 async def _verify(dashboard: Dashboard, name: str, password: str, address: str) -> User | None:

@@ -1,6 +1,7 @@
 """HTTP: health, Prometheus metrics, and, with a station plugged in, the nurses' station and a
-read-only view behind its login: every chair, a session's notes from the record, and the alarm
-limits a station may change during a session with their ranges and the clinic's defaults.
+read-only view behind its login: every chair, a session's notes from the record, the alarm
+limits a station may change during a session with their ranges and the clinic's defaults, and
+the auditor's past sessions, summary, exports and reports (`monitor.audit_http`).
 
 The service does not know what a station is: the composition root (`monitor.cli`) hands
 `create_api` a `WebStation` (the dashboard) that adds its routes and says who is logged in.
@@ -17,6 +18,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor import __version__
+from monitor.audit_http import install_audit_api
 from monitor.domain.clinic import Clinic
 from monitor.domain.limits import RANGES, Limit, Limits
 from monitor.domain.rules import RULES, Direction
@@ -30,9 +32,13 @@ MAX_TICK_LAG_S = 5.0
 
 
 class Guarded(Protocol):
-    """The settings the API reads: with a `metrics_token`, /metrics needs it as a bearer."""
+    """The settings the API reads: with a `metrics_token`, /metrics needs it as a bearer; a
+    report names the clinic and checks the record against the seal log."""
 
     metrics_token: str | None
+    clinic_name: str | None
+
+    def seal_log_path(self) -> str | None: ...
 
 
 class Observed(Protocol):
@@ -91,6 +97,8 @@ def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
         station.install(app)  # its guard sets the headers of every response, and more
         _chairs_api(app, service, guard=[station.login_required()])
         _session_api(app, service, guard=[station.login_required()])
+        install_audit_api(app, service.recorder, service.settings, service.clinic.limits,
+                          guard=[station.login_required()])  # fmt: skip
     else:
         app.middleware("http")(_plain_headers)
     return app

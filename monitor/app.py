@@ -108,8 +108,8 @@ class Service:
             reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
         )
         self.recorder: Recorder = _open_record(settings.db)
-        spill, seals = beside(settings.db, settings.site)
-        seals = settings.seal_log or seals
+        spill, _ = beside(settings.db, settings.site)
+        seals = settings.seal_log_path()
         self.writer = Writer(self.recorder, spill=Spill(spill),
                              seals=SealLog(seals) if seals else None)  # fmt: skip
         if isinstance(self.recorder, UnopenedRecorder):

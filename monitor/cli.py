@@ -44,7 +44,7 @@ from monitor.audit.times import WHEN_HELP, parse_bound
 from monitor.audit.verify import Verification, verify_record
 from monitor.broker import local_broker
 from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
-from monitor.record import Recorder, RecordError, beside
+from monitor.record import Recorder, RecordError
 from monitor.record.chain import SealLog
 from monitor.record.chart import session_chart
 from monitor.record.logins import RecordedLogins
@@ -469,15 +469,16 @@ def _audit_report(args: argparse.Namespace) -> int:
 
     def write(recorder: Recorder) -> str:
         # Drawing and laying out a PDF need matplotlib and reportlab: loaded for a report only.
-        from monitor.audit.report import build_report
+        from monitor.audit.report import audited_report
         from monitor.audit.report_html import report_html
         from monitor.audit.report_pdf import report_pdf
 
-        checked = verify_record(recorder, SealLog(path) if path else None, args.session)
-        report = build_report(
-            recorder, args.session, clinic=args.clinic or settings.clinic_name,
-            limits=settings.clinic_limits(), verification=checked, made_at=time.time(),
+        report = audited_report(
+            recorder, args.session, seal_log=SealLog(path) if path else None,
+            clinic=args.clinic or settings.clinic_name, limits=settings.clinic_limits(),
+            made_at=time.time(),
         )  # fmt: skip
+        checked = report.verification
         said = []
         if args.html is not None:
             _write_file(args.html, report_html(report).encode("utf-8"))
@@ -504,7 +505,7 @@ def _write_file(path: Path, data: bytes) -> None:
 
 def _seal_log_path(args: argparse.Namespace, settings: Settings) -> Path | str | None:
     """The seal log: the one named, the configured one, else the one beside the record."""
-    return args.seal_log or settings.seal_log or beside(settings.db)[1]
+    return args.seal_log or settings.seal_log_path()
 
 
 def _audit_export(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
 from monitor.domain.paging_config import PagingConfig
 from monitor.layered import ENV_PREFIX, ClinicLink, HttpAddress, SettingsError, load_layered
 from monitor.paging.config import PagingDelivery, parse_paging
-from monitor.record import check_url
+from monitor.record import beside, check_url
 from monitor.wire.topics import check_name
 
 __all__ = ["ENV_PREFIX", "HttpAddress", "Settings", "SettingsError", "load_settings"]
@@ -82,6 +82,10 @@ class Settings(ClinicLink):
         except ValueError as exc:
             raise ValueError(f"paging: {exc}") from None
         return config, delivery
+
+    def seal_log_path(self) -> str | None:
+        """The seal log: the one configured, else the one beside the record (none in memory)."""
+        return self.seal_log or beside(self.db)[1]
 
     def clinic_limits(self) -> Limits:
         try:

@@ -22,10 +22,11 @@ from monitor.audit.outcome import Outcome, Recovery, outcome_of, recovery_of
 from monitor.audit.record import AuditedSession, read_session
 from monitor.audit.show import NOTE, timeline
 from monitor.audit.times import duration, local, local_zone
-from monitor.audit.verify import Verification
+from monitor.audit.verify import Verification, verify_record
 from monitor.domain.limits import Limits, LimitsError
 from monitor.domain.vitals import Vital
 from monitor.record import EventEntry, Recorder
+from monitor.record.chain import SealLog
 from monitor.record.chart import valid_series
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Section",
     "SessionReport",
     "Span",
+    "audited_report",
     "build_report",
     "heading",
     "outcome_sentence",
@@ -188,6 +190,25 @@ def build_report(
         tolerance=in_effect.recovery_tolerance,
         readings=len(record.readings),
     )
+
+
+def audited_report(
+    recorder: Recorder,
+    session: str,
+    *,
+    seal_log: SealLog | None,
+    clinic: str | None,
+    limits: Limits,
+    made_at: float,
+) -> SessionReport:
+    """The report of `session` with its chain verified against `seal_log` first.
+
+    Raises:
+        SessionNotFound: the record holds no session `session`.
+    """
+    checked = verify_record(recorder, seal_log, session)
+    return build_report(recorder, session, clinic=clinic, limits=limits, verification=checked,
+                        made_at=made_at)  # fmt: skip
 
 
 def outcome_sentence(

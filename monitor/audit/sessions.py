@@ -116,5 +116,6 @@ def _row_json(row: SessionRow) -> dict[str, Any]:
         "phase": session.phase,
         "recovery_status": session.recovery_status,
         "outcome": row.outcome.value,
+        "outcome_text": OUTCOME_WORDS[row.outcome],
         "alarms": row.alarms,
     }

@@ -51,9 +51,14 @@ def parse_bound(text: str, *, end: bool) -> float:
     """
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time()).astimezone().timestamp()
-        moment = datetime.fromisoformat(text)
+            day: date | datetime = date.fromisoformat(text)
+        else:
+            day = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not {WHEN_HELP}") from None
-    return (moment if moment.tzinfo else moment.astimezone()).timestamp()
+    try:
+        if not isinstance(day, datetime):
+            day = datetime.combine(day + timedelta(days=1 if end else 0), time())
+        return (day if day.tzinfo else day.astimezone()).timestamp()
+    except (ValueError, OverflowError, OSError):  # a year the clock cannot hold: 9999-12-31
+        raise ValueError(f"{text!r} is out of the range of dates the record holds") from None
