@@ -37,6 +37,7 @@ from monitor.app import Service
 from monitor.audit import SessionNotFound, open_audited
 from monitor.audit.export import Format, Table, export
 from monitor.audit.outcome import Outcome, parse_outcome
+from monitor.audit.rerun import differences, rerun_session
 from monitor.audit.sessions import SessionFilter, find_sessions, sessions_json, sessions_table
 from monitor.audit.show import show_session
 from monitor.audit.summary import summarize, summary_json, summary_text
@@ -396,6 +397,13 @@ def _audit_commands(steps: Any) -> None:
     check.add_argument("--seal-log", type=Path, help="the seal log (default: beside the record)")
     check.set_defaults(run=_audit_verify)
 
+    rerun = steps.add_parser(
+        "rerun", help="run a stored session's messages through the core again; 3 on a difference"
+    )
+    _record_options(rerun)
+    rerun.add_argument("session", help="the session's id")
+    rerun.set_defaults(run=_audit_rerun)
+
     report = steps.add_parser(
         "report", help="the session report a clinician signs, as HTML and/or PDF; 3 on a fault"
     )
@@ -493,6 +501,24 @@ def _audit_report(args: argparse.Namespace) -> int:
 
     code = _audit_read(args, write)
     return code if code or not faults[0] else 3
+
+
+def _audit_rerun(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    found: list[list[str]] = []
+
+    def check(recorder: Recorder) -> str:
+        again = rerun_session(recorder, args.session, settings)
+        found.append(differences(again))
+        if found[0]:
+            lines = [f"DIFFERENT: {len(found[0])} differences from the record", *found[0]]
+            return "\n".join(lines) + "\n"
+        return (f"reproduced: the core makes the session's {len(again.recorded_alarms)} alarm "
+                f"transitions and {len(again.recorded_recovery)} recovery updates again from "
+                "the journal\n")  # fmt: skip
+
+    code = _audit_read(args, check)
+    return code if code or not found[0] else 3
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_day import SITE, T0, Day
+from audit_day import SITE, T0, Day, recorded
 
 from monitor.audit import SessionNotFound
 from monitor.audit.rerun import differences, rerun_session
 from monitor.audit.times import utc
+from monitor.cli import main
 from monitor.domain.clinic import Clinic
 from monitor.pipeline.intake import Intake
 from monitor.record import (
@@ -25,6 +28,7 @@ from monitor.record import (
     MessageEntry,
     Recorder,
     SessionEntry,
+    SqliteRecorder,
 )
 from monitor.settings import Settings
 
@@ -236,3 +240,23 @@ def test_an_acknowledgement_naming_a_tick_raised_alarm_by_id_is_named() -> None:
 
     assert ("spo2_stale", "acknowledged") in [(a.kind, a.state) for a in rerun.recorded_alarms]
     assert any("spo2_stale acknowledged" in line for line in differences(rerun))
+
+
+def test_the_command_says_reproduced_or_names_each_difference_and_exits_3(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "audit.db"
+    recorded(SqliteRecorder(db), day).close()
+    url = f"sqlite:///{db}"
+
+    assert main(["audit", "rerun", day.first, "--db", url]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: the core makes the session's ")
+    with sqlite3.connect(db) as by_hand:
+        by_hand.execute(
+            "UPDATE alarm_transitions SET acknowledged_by = 'nurse.bob' WHERE acknowledged_by = ?",
+            ("nurse.ana",),
+        )
+    assert main(["audit", "rerun", day.first, "--db", url]) == 3
+    said = capsys.readouterr().out
+    assert said.startswith("DIFFERENT: ")
+    assert "acknowledged_by recorded 'nurse.bob', rerun 'nurse.ana'" in said
