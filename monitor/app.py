@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import socket
 import time
@@ -54,7 +55,9 @@ from monitor.record.base import (
     SessionRecord,
 )
 from monitor.record.chain import SealLog
+from monitor.record.retention import BATCH as RETENTION_BATCH
 from monitor.record.spill import Spill
+from monitor.record.writer import started
 from monitor.settings import Settings
 from monitor.wire.outbound import Outgoing, PagingHealthOut, RecordStatusOut, ServiceStatusOut
 from monitor.wire.snapshot import SnapshotError, dump_chair, load_chair
@@ -64,6 +67,8 @@ log = logging.getLogger(__name__)
 
 SAY_OFFLINE_S = 2.0  # at a stop: for the broker to take `offline`
 RECORD_STOP_S = 4.0  # at a stop: the last attempt to write, then the spill
+RETENTION_FIRST_S = 60.0  # the first retention purge after a start (at most)
+DAY_S = 86_400.0
 QUIET_KINDS = 100  # topics and reasons logged apart in a minute; more share one line
 FIRST_CONNECTION_S = 30.0  # paging self-tests wait this long for the broker before they start
 
@@ -186,6 +191,8 @@ class Service:
                     running.append(self._kept(tasks, "station", self.station.run))
                 if self.desk is not None:
                     running.append(self._kept(tasks, "paging-self-test", self._self_tests))
+                if self.settings.retention_days is not None:
+                    running.append(self._kept(tasks, "record-retention", self._retain))
                 http = self._http_task(tasks, listener)
                 await self._stopping.wait()
                 await self._say_offline()
@@ -218,6 +225,22 @@ class Service:
                     await asyncio.wait_for(self.desk.close(), 1.0)
             final = self.intake.final_snapshots(time.time())
             await self.writer.stop(final, within_s=RECORD_STOP_S)
+
+    async def _retain(self) -> None:
+        """Purge the sessions closed more than `retention_days` ago, and record it
+        (`monitor.record.retention`): a batch each `retention_check_s`, or at once again while
+        a backlog is being worked off. Off the loop, in the record's writer."""
+        days = self.settings.retention_days
+        assert days is not None
+        by = f"retention policy: sessions closed more than {days:g} day{'' if days == 1 else 's'} ago"
+        every = self.settings.retention_check_s
+        await asyncio.sleep(min(every, RETENTION_FIRST_S))
+        while True:
+            now = time.time()
+            purge = functools.partial(self.writer.purge_closed, self.site,
+                                      before=now - days * DAY_S, by=by, now=now)  # fmt: skip
+            purged = await started(purge)
+            await asyncio.sleep(1.0 if len(purged) >= RETENTION_BATCH else every)
 
     def _kept(
         self, tasks: asyncio.TaskGroup, name: str, run: Callable[[], Awaitable[None]]
@@ -609,6 +632,11 @@ class UnopenedRecorder:
 
     def head(self, chain: str) -> tuple[int, str] | None:
         return self.opened.head(chain) if self.opened is not None else None
+
+    def purge(self, sessions: Sequence[str], record: EventEntry) -> None:
+        if self.opened is None:
+            raise RecordError(f"the record is not open: {self.error}")
+        self.opened.purge(sessions, record)
 
     def close(self) -> None:
         if self.opened is not None:

@@ -41,6 +41,9 @@ class Settings(ClinicLink):
     client_id: str | None = None
     # The append-only seal log outside the database (next to a SQLite file when not set).
     seal_log: str | None = None
+    # Sessions closed longer ago than this are purged, the purge recorded (None: keep all).
+    retention_days: float | None = Field(default=None, ge=1)
+    retention_check_s: float = Field(default=3600.0, gt=0)
     tick_s: float = Field(default=0.5, gt=0, le=5)
     heartbeat_s: float = Field(default=15.0, gt=0)
     snapshot_s: float = Field(default=5.0, gt=0)

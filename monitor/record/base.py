@@ -245,6 +245,12 @@ class Recorder(Protocol):
         """The last link of `chain` (its seq and hash); None when it has none."""
         ...
 
+    def purge(self, sessions: Sequence[str], record: EventEntry) -> None:
+        """Delete every row of `sessions` (closed ones: their readings, alarm transitions,
+        events and summaries) and append `record`, which says so, in one transaction; raise
+        RecordError when that cannot be done (then nothing changed)."""
+        ...
+
     def close(self) -> None:
         """Release the backend; appending or reading after this raises RecordError. Closing
         twice does nothing."""

@@ -60,6 +60,23 @@ class MemoryRecorder:
                 self._store(entry, link)
             self._linker.commit(linked)
 
+    def purge(self, sessions: Sequence[str], record: EventEntry) -> None:
+        check_batch([record])
+        gone = set(sessions)
+        with self._lock:
+            self._check_open()
+            linked = self._linker.links([record], self.head_unlocked)
+            self._readings = [r for r in self._readings if r.session not in gone]
+            self._alarms = [a for a in self._alarms if a.session not in gone]
+            self._events = [e for e in self._events if e.session not in gone]
+            self._evidence = [
+                r for r in self._evidence if getattr(r.entry, "session", None) not in gone
+            ]
+            for session in gone:
+                self._sessions.pop(session, None)
+            self._store(record, linked.links[0])
+            self._linker.commit(linked)
+
     def _store(self, entry: Entry, link: Link | None) -> None:
         if isinstance(entry, MessageEntry):
             self._messages.append(entry)

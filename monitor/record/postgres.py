@@ -31,10 +31,18 @@ import psycopg
 from psycopg import IsolationLevel
 from psycopg.conninfo import conninfo_to_dict
 
-from monitor.record.base import Entry, RecordError, check_batch
+from monitor.record.base import Entry, EventEntry, RecordError, check_batch
 from monitor.record.chain import Linker
 from monitor.record.pg_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
-from monitor.record.rows import Params, Query, SqlReads, head_of, head_queries, statements
+from monitor.record.rows import (
+    Params,
+    Query,
+    SqlReads,
+    head_of,
+    head_queries,
+    purge_statements,
+    statements,
+)
 
 SCHEMES = ("postgresql://", "postgres://")
 # The mark that starts a text kept as JSON (see `_held`): a noncharacter, never in real text.
@@ -75,17 +83,30 @@ class PostgresRecorder(SqlReads):
             raise
 
     def append(self, entries: Sequence[Entry]) -> None:
+        self._write(entries)
+
+    def purge(self, sessions: Sequence[str], record: EventEntry) -> None:
+        self._write([record], first=purge_statements(sessions), doing="purge")
+
+    def _write(
+        self,
+        entries: Sequence[Entry],
+        *,
+        first: Sequence[tuple[str, list[Params]]] = (),
+        doing: str = "write to",
+    ) -> None:
+        """Store `entries`, after the statements `first`, in one transaction."""
         check_batch(entries)
         with self._lock:
             self._check_open()
-            with self._failing("write to"):
+            with self._failing(doing):
                 writer = self._writer if self._writer is not None else self._connect()
                 self._writer = writer
                 try:
                     with writer.transaction(), writer.cursor() as cursor:
                         # The chains' heads are read inside the transaction.
                         linked = self._linker.links(entries, lambda chain: _head(cursor, chain))
-                        for sql, rows in statements(entries, linked.links):
+                        for sql, rows in [*first, *statements(entries, linked.links)]:
                             cursor.executemany(_driver_sql(sql), [_held(row) for row in rows])
                 except BaseException:
                     self._linker.forget()

@@ -179,6 +179,16 @@ def statements(
     return [run for runs in tables.values() for run in runs]
 
 
+PURGED_TABLES = ("readings", "alarm_transitions", "events")  # a session's rows, with `sessions`
+
+
+def purge_statements(sessions: Sequence[str]) -> list[tuple[str, list[Params]]]:
+    """The statements that delete every row of `sessions`."""
+    keys: list[Params] = [(session,) for session in sessions]
+    deletes = [(f"DELETE FROM {table} WHERE session = ?", keys) for table in PURGED_TABLES]
+    return [*deletes, ("DELETE FROM sessions WHERE id = ?", keys)]
+
+
 # Reading the chains back: each table's rows as entries, with their links.
 _CHAINED_READS: dict[str, tuple[str, Callable[[Params], Entry]]] = {
     "messages": (quoted(MESSAGE_COLUMNS), lambda row: MessageEntry(*row)),

@@ -22,9 +22,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.record.base import Entry, RecordError, check_batch
+from monitor.record.base import Entry, EventEntry, RecordError, check_batch
 from monitor.record.chain import Linker
-from monitor.record.rows import Params, Query, SqlReads, head_of, head_queries, statements
+from monitor.record.rows import (
+    Params,
+    Query,
+    SqlReads,
+    head_of,
+    head_queries,
+    purge_statements,
+    statements,
+)
 from monitor.record.schema import MIGRATIONS, SCHEMA_VERSION
 
 # What sqlite3 raises for a value it cannot bind (a str with a lone surrogate, an int over 64 bits).
@@ -51,17 +59,30 @@ class SqliteRecorder(SqlReads):
         self._reader_uri = f"{Path(self.path).absolute().as_uri()}?mode=ro"
 
     def append(self, entries: Sequence[Entry]) -> None:
+        self._write(entries)
+
+    def purge(self, sessions: Sequence[str], record: EventEntry) -> None:
+        self._write([record], first=purge_statements(sessions), doing="purge")
+
+    def _write(
+        self,
+        entries: Sequence[Entry],
+        *,
+        first: Sequence[tuple[str, list[Params]]] = (),
+        doing: str = "write to",
+    ) -> None:
+        """Store `entries`, after the statements `first`, in one transaction."""
         check_batch(entries)
         with self._lock:
             self._check_open()
             try:
                 with _transaction(self._db):  # the heads read inside cannot move meanwhile
                     linked = self._linker.links(entries, self._head)
-                    for sql, rows in statements(entries, linked.links):
+                    for sql, rows in [*first, *statements(entries, linked.links)]:
                         self._db.executemany(sql, rows)
             except _FAILURES as exc:
                 self._linker.forget()
-                raise RecordError(f"cannot write to the record {self.path}: {exc}") from exc
+                raise RecordError(f"cannot {doing} the record {self.path}: {exc}") from exc
             self._linker.commit(linked)
 
     def _head(self, chain: str) -> tuple[int, str] | None:

@@ -52,7 +52,9 @@ from monitor.record.base import (
     entry_problem,
 )
 from monitor.record.chain import CLOSES, SEALED, Seal, SealLog, session_chain
+from monitor.record.retention import purge_plan
 from monitor.record.spill import SYNC_EVERY_S, Spill
+from monitor.wire.payloads import format_event_time
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +345,24 @@ class Writer:
         elif self._sealed:
             sealed, self._sealed = self._sealed, []
             self.write_now(sealed)
+
+    def purge_closed(self, site: str, *, before: float, by: str, now: float) -> list[str]:
+        """Purge a batch of `site`'s sessions closed before `before`, and record the purge
+        (`monitor.record.retention`); the ids purged, none when there were none or the record
+        cannot purge now (logged; the next purge tries again). Blocking: call it from a worker
+        thread. It holds the writer's lock, so it runs between two batches."""
+        with self._lock:
+            try:
+                plan = purge_plan(self.recorder, site, before=before, by=by, now=now)
+                if plan is None:
+                    return []
+                self.recorder.purge(plan.sessions, plan.record)
+            except RecordError as exc:
+                log.error("record: the retention purge failed, to be tried again: %s", exc)
+                return []
+        log.info("record: purged %d sessions closed before %s (%s)", len(plan.sessions),
+                 format_event_time(before), by)  # fmt: skip
+        return plan.sessions
 
     def flush(self) -> None:
         """Write a pending batch, then what is queued, on this thread (tests)."""

@@ -581,6 +581,38 @@ class RecorderSuite:
         assert len(keys) == 78
         assert list(verify(rows)) == []
 
+    # Retention ---------------------------------------------------------------------------
+
+    def test_a_purge_deletes_whole_sessions_and_records_itself_in_the_site_chain(
+        self, recorder: Recorder
+    ) -> None:
+        recorder.append([message(1), reading(1), alarm(1), event(1), SESSION, BARE_SESSION])
+        recorder.append([reading(2, session="s2", chair="c02"), message(2)])
+        head = recorder.head("session:s1")
+        purged = replace(BARE_EVENT, chair="", ts=T0 + 9, type="RecordPurged",
+                         data={"sessions": [{"chain": "session:s1", "seq": 3}]})  # fmt: skip
+
+        recorder.purge(["s1"], purged)
+
+        assert head is not None
+        assert recorder.session("s1") == SessionRecord(session=None, readings=[], alarms=[])
+        assert [s.id for s in recorder.sessions()] == ["s2"]
+        assert recorder.events(session="s1") == []
+        assert [r.seq for r in recorder.readings()] == [2]  # s2's reading stays
+        assert [m.payload for m in recorder.journal()] == ["#1", "#2"]  # the site chain stays
+        assert [e.type for e in recorder.events()] == ["RecordPurged"]
+        rows = list(recorder.chained())
+        assert list(verify(rows)) == []
+        assert {r.link.chain for r in rows if r.link} == {"site:north", "session:s2"}
+        assert recorder.head("site:north") == (3, [r.link for r in rows if r.link][-1].hash)
+
+    def test_a_purge_that_cannot_be_recorded_deletes_nothing(self, recorder: Recorder) -> None:
+        recorder.append([reading(1), SESSION])
+        with pytest.raises(RecordError):
+            recorder.purge(["s1"], replace(BARE_EVENT, data={"at": {1, 2}}))
+        assert recorder.session("s1").session == SESSION
+        assert len(recorder.readings(session="s1")) == 1
+
 
 def nothing_but_the_login(recorder: Recorder) -> bool:
     """Whether the record holds nothing but the login the test made first."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from audit_day import Day, clinic_day
+from audit_day import DAY_S, T0, Day, clinic_day
 
 from monitor.audit.verify import verify_record
 from monitor.record import SqliteRecorder, Writer, open_recorder
@@ -228,3 +228,62 @@ def test_audit_verify_on_the_command_line_exits_3_and_names_the_record(
     assert f"(readings row {target})" in bad.stdout
     unknown = audit("no-such-session")
     assert unknown.returncode == 2
+
+
+# Retention: sessions purged by the policy, and sessions deleted by hand ------------------------
+
+
+def _purge_by_policy(url: str, seals: SealLog, before: float) -> list[str]:
+    recorder = open_recorder(url)
+    try:
+        return Writer(recorder, seals=seals).purge_closed(
+            "north", before=before, by="retention policy: test", now=before + 1
+        )
+    finally:
+        recorder.close()
+
+
+def _delete_session_by_hand(execute: Execute, session: str) -> None:
+    for table in ("readings", "alarm_transitions", "events"):
+        execute(f"DELETE FROM {table} WHERE session = ?", (session,))
+    execute("DELETE FROM sessions WHERE id = ?", (session,))
+
+
+def test_sessions_purged_by_the_retention_policy_still_verify_and_keep_their_seals(
+    record: tuple[str, SealLog, Execute], day_of_sessions: Day
+) -> None:
+    url, seals, execute = record
+    sealed_before = list(seals.read())
+    purged = _purge_by_policy(url, seals, before=T0 + 1.5 * DAY_S)  # both closed sessions
+
+    assert purged == [day_of_sessions.first, day_of_sessions.second]
+    assert list(seals.read()) == sealed_before
+    assert execute("SELECT count(*) FROM readings WHERE session = ?", (day_of_sessions.first,)) == [
+        (0,)
+    ]
+    recorder = open_recorder(url)
+    try:
+        result = verify_record(recorder, seals)
+        assert (result.ok, result.purged) == (True, 2), [str(f) for f in result.faults]
+        assert "2 sessions purged by the retention policy" in result.text()
+        assert [s.id for s in recorder.sessions()] == [day_of_sessions.third]  # open: kept
+        [purge] = recorder.events(type="RecordPurged")
+        assert purge.session is None  # in the site chain
+        assert purge.data["by"] == "retention policy: test"
+        assert "P-0042" not in str(purge.data)  # names no patient
+    finally:
+        recorder.close()
+    assert verified(url, seals, day_of_sessions.first) == (True, [])
+
+
+def test_a_session_deleted_by_hand_beside_a_purge_is_still_caught(
+    record: tuple[str, SealLog, Execute], day_of_sessions: Day
+) -> None:
+    url, seals, execute = record
+    assert _purge_by_policy(url, seals, before=T0 + 0.5 * DAY_S) == [day_of_sessions.first]
+    _delete_session_by_hand(execute, day_of_sessions.second)
+
+    ok, faults = verified(url, seals)
+    assert not ok
+    assert len(faults) == 1
+    assert faults[0].startswith(f"session:{day_of_sessions.second}: ")
