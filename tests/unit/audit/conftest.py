@@ -1,5 +1,6 @@
-"""The audit's tests read one clinic's record (`audit_day`), held by each backend in turn, with
-the local time zone set to UTC so the terminal's times are known."""
+"""The audit's tests read one clinic's record (`audit_day`), held by each backend in turn
+(memory, SQLite, PostgreSQL), with the local time zone set to UTC so the terminal's times are
+known."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from audit_day import Day, clinic_day, recorded
 
 from monitor.record import MemoryRecorder, Recorder, SqliteRecorder
+from monitor.record.postgres import PostgresRecorder
 
 
 @pytest.fixture(scope="session")
@@ -18,13 +20,15 @@ def day() -> Day:
     return clinic_day()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def recorder(request: pytest.FixtureRequest, day: Day, tmp_path: Path) -> Iterator[Recorder]:
-    backend: Recorder = (
-        MemoryRecorder()
-        if request.param == "memory"
-        else SqliteRecorder(str(tmp_path / "audit.db"))
-    )
+    backend: Recorder
+    if request.param == "memory":
+        backend = MemoryRecorder()
+    elif request.param == "sqlite":
+        backend = SqliteRecorder(str(tmp_path / "audit.db"))
+    else:
+        backend = PostgresRecorder(request.getfixturevalue("postgres_url"))
     yield recorded(backend, day)
     backend.close()
 
