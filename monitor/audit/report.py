@@ -26,7 +26,7 @@ from monitor.audit.verify import Verification, verify_record
 from monitor.domain.limits import Limits, LimitsError
 from monitor.domain.vitals import Vital
 from monitor.record import EventEntry, Recorder
-from monitor.record.chain import SealLog
+from monitor.record.chain import SealLog, session_chain
 from monitor.record.chart import valid_series
 
 __all__ = [
@@ -504,7 +504,16 @@ def sections(report: SessionReport) -> list[Section]:
             rows=[[clock(t), text, by] for t, text, by in report.notes],
             empty="no notes",
         ),
-        Section("Record verification", [_verified(report.verification)]),
+        Section(
+            "Record verification",
+            [_verified(report.verification)]
+            + [
+                f"Seal of the session's chain: link {seal.seq}, SHA-256 {seal.hash}, sealed "
+                f"{local(seal.sealed_at)}."
+                for seal in report.verification.sealed
+                if seal.chain == session_chain(report.session)
+            ],
+        ),
     ]
 
 

@@ -25,6 +25,7 @@ class Verification:
     records: int = 0
     seals: int = 0
     purged: int = 0  # sessions purged by the retention policy, as the record says
+    sealed: list[Seal] = field(default_factory=list)  # the seals the chains were checked against
     seal_log: str | None = None
 
     @property
@@ -66,6 +67,7 @@ def verify_record(
             result.faults.append(Fault(seal.chain, "rewritten", seal.seq, "purge",
                                        "purged at a head its seal does not name"))  # fmt: skip
     seals = [seal for seal in seals if seal.chain not in purged]
+    result.sealed = sorted(seals, key=lambda seal: (seal.chain, seal.seq))
     result.purged = len(purged)
     seen: set[str] = set()
 

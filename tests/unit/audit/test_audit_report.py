@@ -270,7 +270,7 @@ def sealed(tmp_path: Path, day: Day) -> Path:
     """The day's record written by the service's writer, which seals each closed session."""
     db = tmp_path / "audit.db"
     recorder = SqliteRecorder(db)
-    Writer(recorder, seals=SealLog(tmp_path / "audit.db.seals.jsonl")).write_now(day.entries)
+    Writer(recorder, seals=SealLog(f"{db}.seals.jsonl")).write_now(day.entries)
     recorder.close()
     return db
 
@@ -289,6 +289,10 @@ def test_the_command_writes_both_files_and_says_the_outcome(
     text = pdf_text(pdf_path.read_bytes(), tmp_path)
     assert "The session's hash chain verifies against the seal log" in text
     assert "1 seal(s)" in text
+    [seal] = [
+        s for s in SealLog(f"{sealed}.seals.jsonl").read() if s.chain == f"session:{day.first}"
+    ]
+    assert f"Seal of the session's chain: link {seal.seq}, SHA-256 {seal.hash}" in text
     assert "Northside" in html_path.read_text(encoding="utf-8")
 
 
