@@ -1,7 +1,7 @@
 """HTTP: health, Prometheus metrics, and, with a station plugged in, the nurses' station and a
 read-only view behind its login: every chair, a session's notes from the record, the alarm
 limits a station may change during a session with their ranges and the clinic's defaults, and
-the auditor's past sessions, summary, exports and reports (`monitor.audit_http`).
+the routes the layers above add behind it (the auditor's: `monitor.audit.http`).
 
 The service does not know what a station is: the composition root (`monitor.cli`) hands
 `create_api` a `WebStation` (the dashboard) that adds its routes and says who is logged in.
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor import __version__
-from monitor.audit_http import install_audit_api
 from monitor.domain.clinic import Clinic
 from monitor.domain.limits import RANGES, Limit, Limits
 from monitor.domain.rules import RULES, Direction
@@ -32,13 +32,9 @@ MAX_TICK_LAG_S = 5.0
 
 
 class Guarded(Protocol):
-    """The settings the API reads: with a `metrics_token`, /metrics needs it as a bearer; a
-    report names the clinic and checks the record against the seal log."""
+    """The settings the API reads: with a `metrics_token`, /metrics needs it as a bearer."""
 
     metrics_token: str | None
-    clinic_name: str | None
-
-    def seal_log_path(self) -> str | None: ...
 
 
 class Observed(Protocol):
@@ -69,7 +65,14 @@ class WebStation(Protocol):
         ...
 
 
-def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
+Routes = Callable[[FastAPI, list[Any]], None]  # adds routes to the app, behind the guard given
+
+
+def create_api(
+    service: Observed, station: WebStation | None = None, routes: Sequence[Routes] = ()
+) -> FastAPI:
+    """The service's HTTP API; with a station, its pages and the read-only views behind its
+    login, and `routes` (the layers above add theirs: the audit's) behind it too."""
     app = FastAPI(
         title="infusion-monitor",
         version=__version__,
@@ -97,8 +100,8 @@ def create_api(service: Observed, station: WebStation | None = None) -> FastAPI:
         station.install(app)  # its guard sets the headers of every response, and more
         _chairs_api(app, service, guard=[station.login_required()])
         _session_api(app, service, guard=[station.login_required()])
-        install_audit_api(app, service.recorder, service.settings, service.clinic.limits,
-                          guard=[station.login_required()])  # fmt: skip
+        for add in routes:
+            add(app, [station.login_required()])
     else:
         app.middleware("http")(_plain_headers)
     return app

@@ -22,9 +22,11 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from monitor.api import MAX_TICK_LAG_S, WebStation, create_api
+from monitor.audit.http import install_audit_api
 from monitor.domain.clinic import Clinic, SiteInput
 from monitor.domain.limits import DEFAULT_REMINDERS
 from monitor.domain.paging import PagingPolicy
@@ -458,12 +460,19 @@ class Service:
         listener.setblocking(False)
         return listener
 
+    def api(self) -> FastAPI:
+        """The HTTP API: health and metrics; with the station, its pages, the chairs and the
+        auditor's records behind its login."""
+        audit = functools.partial(install_audit_api, recorder=self.recorder,
+                                  settings=self.settings, limits=self.clinic.limits)  # fmt: skip
+        return create_api(self, self.station, routes=[audit])
+
     def _http_task(
         self, tasks: asyncio.TaskGroup, listener: socket.socket | None
     ) -> asyncio.Task[None] | None:
         if listener is None:
             return None
-        app = create_api(self, self.station)
+        app = self.api()
 
         async def serve() -> None:
             # Open websockets (every browser) must not hold a stopping service for ever.

@@ -20,7 +20,6 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from dashboard.auth import hash_password
-from monitor.api import create_api
 from monitor.cli import build_service
 from monitor.settings import load_settings
 
@@ -40,7 +39,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
             users={NURSE: {"role": "nurse", "password_hash": hash_password(PASSWORD)}},
         )
     )
-    return create_api(service, service.station)
+    return service.api()
 
 
 def _client(app: FastAPI, cookies: dict[str, str] | None = None) -> httpx.AsyncClient:

@@ -58,11 +58,11 @@ class AuditSettings(Protocol):
 
 def install_audit_api(
     app: FastAPI,
+    guard: list[Any],
+    *,
     recorder: Recorder,
     settings: AuditSettings,
     limits: Limits,
-    *,
-    guard: list[Any],
 ) -> None:
     """Add the auditor's routes to `app`, each behind `guard` (the station's login)."""
     drawing = threading.Lock()  # one report drawn at a time
