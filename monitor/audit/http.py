@@ -8,8 +8,9 @@ read may use all of it (the auditor role included), and none of it acts.
     GET /api/audit/sessions/{id}/report.html | report.pdf               the signed report
 
 `from` and `to` are as on the command line (an ISO date or datetime, in the service's local
-zone unless they name one). A report is drawn one at a time, in a worker thread: a burst of
-report requests waits its turn rather than loading the service that raises the alarms.
+zone unless they name one). A record that cannot be read is a 503 with the reason. A report is
+drawn one at a time, in a worker thread: a burst of report requests waits its turn rather than
+loading the service that raises the alarms.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from monitor.audit.sessions import SessionFilter, find_sessions, sessions_json
 from monitor.audit.summary import summarize, summary_json
 from monitor.audit.times import parse_bound
 from monitor.domain.limits import Limits
-from monitor.record import Recorder
+from monitor.record import Recorder, RecordError
 from monitor.record.chain import SealLog
 
 __all__ = ["install_audit_api"]
@@ -83,7 +84,7 @@ def install_audit_api(
             patient=patient or None, site=site or None,
             outcomes=frozenset(_bad_request(parse_outcome, o) for o in outcome or () if o),
         )  # fmt: skip
-        return _json(sessions_json(find_sessions(recorder, picked)))
+        return _json(_found(lambda: sessions_json(find_sessions(recorder, picked))))
 
     @app.get("/api/audit/summary", dependencies=guard)
     def summary(
@@ -95,7 +96,7 @@ def install_audit_api(
         """The clinic summary over the sessions admitted in the range (`audit summary --json`)."""
         picked = SessionFilter(since=_bound(since, end=False), before=_bound(before, end=True),
                                chair=chair or None, site=site or None)  # fmt: skip
-        return _json(summary_json(summarize(recorder, picked)))
+        return _json(_found(lambda: summary_json(summarize(recorder, picked))))
 
     @app.get("/api/audit/sessions/{session}/export", dependencies=guard)
     def exported(
@@ -159,7 +160,11 @@ def _bad_request(parse: Callable[[str], T], text: str) -> T:
 
 
 def _found(read: Callable[[], T]) -> T:
+    """`read()`: an unknown session a 404, a record (or seal log) that cannot be read a 503,
+    each with the reason."""
     try:
         return read()
     except SessionNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except RecordError as exc:
+        raise HTTPException(503, f"the record cannot be read now: {exc}") from None
