@@ -27,9 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.api import MAX_TICK_LAG_S, WebStation, create_api
 from monitor.audit.http import install_audit_api
-from monitor.domain.clinic import Clinic, SiteInput
-from monitor.domain.limits import DEFAULT_REMINDERS
-from monitor.domain.paging import PagingPolicy
+from monitor.domain.clinic import SiteInput
 from monitor.metrics import Metrics
 from monitor.mqtt import MqttLink
 from monitor.paging.desk import PagerDesk
@@ -105,15 +103,8 @@ class Service:
         self.site = settings.site
         self.metrics = Metrics()
         self.quiet = QuietLog(log, remembered=QUIET_KINDS)
-        paging = settings.paging_setup()
-        self.policy = PagingPolicy(paging[0]) if paging is not None else None
-        self.clinic = Clinic(
-            limits=settings.clinic_limits(),
-            chairs=settings.chairs,
-            max_chairs=settings.max_chairs,
-            policies=[self.policy] if self.policy is not None else [],
-            reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
-        )
+        self.clinic, self.policy = settings.core()
+        paging = settings.paging_setup()  # its delivery, for the desk below
         self.recorder: Recorder = _open_record(settings.db)
         spill, _ = beside(settings.db, settings.site)
         seals = settings.seal_log_path()

@@ -19,10 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.domain.clinic import Clinic, Report
+from monitor.domain.clinic import Report
 from monitor.domain.events import PageSent
-from monitor.domain.limits import DEFAULT_REMINDERS
-from monitor.domain.paging import PagingPolicy
 from monitor.pipeline.intake import Intake
 from monitor.record import open_recorder
 from monitor.settings import Settings
@@ -72,21 +70,19 @@ def replay(entries: Iterable[dict[str, Any]], settings: Settings) -> list[AlarmO
     ]
 
 
+def fresh_intake(settings: Settings, site: str) -> Intake:
+    """A fresh core for `site`, as the service builds it from `settings` (limits, chairs,
+    paging and its reminders)."""
+    clinic, policy = settings.core()
+    return Intake(clinic, site=site, root=settings.root, paging=policy)
+
+
 def replay_outgoing(entries: Iterable[dict[str, Any]], settings: Settings) -> list[Outgoing]:
     """Run `entries` through a fresh core; return everything the service would publish, its
     pages included (with the settings' `[paging]`, the same journal gives the same pages; what
     the delivery routes did is not in a journal, so a page the live service could not deliver
     is not replayed as such)."""
-    paging = settings.paging_setup()
-    policy = PagingPolicy(paging[0]) if paging is not None else None
-    clinic = Clinic(
-        limits=settings.clinic_limits(),
-        chairs=settings.chairs,
-        max_chairs=settings.max_chairs,
-        policies=[policy] if policy is not None else [],
-        reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
-    )
-    intake = Intake(clinic, site=settings.site, root=settings.root, paging=policy)
+    intake = fresh_intake(settings, settings.site)
     outgoing: list[Outgoing] = []
     last_tick: float | None = None
     for entry in entries:

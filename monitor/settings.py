@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
-from monitor.domain.limits import DEFAULT_LIMITS, Limits, LimitsError
+from monitor.domain.clinic import DEFAULT_MAX_CHAIRS, Clinic
+from monitor.domain.limits import DEFAULT_LIMITS, DEFAULT_REMINDERS, Limits, LimitsError
+from monitor.domain.paging import PagingPolicy
 from monitor.domain.paging_config import PagingConfig
 from monitor.layered import ENV_PREFIX, ClinicLink, HttpAddress, SettingsError, load_layered
 from monitor.paging.config import PagingDelivery, parse_paging
@@ -85,6 +86,20 @@ class Settings(ClinicLink):
         except ValueError as exc:
             raise ValueError(f"paging: {exc}") from None
         return config, delivery
+
+    def core(self) -> tuple[Clinic, PagingPolicy | None]:
+        """The site's pure core as configured: the clinic (limits, chairs, the paging policy
+        and its reminders) and the paging policy, None when the site does not page."""
+        paging = self.paging_setup()
+        policy = PagingPolicy(paging[0]) if paging is not None else None
+        clinic = Clinic(
+            limits=self.clinic_limits(),
+            chairs=self.chairs,
+            max_chairs=self.max_chairs,
+            policies=[policy] if policy is not None else [],
+            reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
+        )
+        return clinic, policy
 
     def seal_log_path(self) -> str | None:
         """The seal log: the one configured, else the one beside the record (none in memory)."""

@@ -43,13 +43,10 @@ from typing import Any
 
 from monitor.audit import SessionNotFound
 from monitor.audit.times import utc
-from monitor.domain.clinic import Clinic
-from monitor.domain.limits import DEFAULT_REMINDERS
-from monitor.domain.paging import PagingPolicy
 from monitor.pipeline.intake import Intake, Result
 from monitor.pipeline.router import Outcome
 from monitor.record import AlarmEntry, EventEntry, Recorder, SessionEntry
-from monitor.replay import MAX_TICKS_PER_GAP
+from monitor.replay import MAX_TICKS_PER_GAP, fresh_intake
 from monitor.settings import Settings
 
 __all__ = ["RemadeAlarm", "RemadeUpdate", "Rerun", "TickWindow", "differences", "rerun_session"]
@@ -116,7 +113,7 @@ def rerun_session(recorder: Recorder, session: str, settings: Settings) -> Rerun
     summary = next((s for s in recorder.sessions() if s.id == session), None)
     if summary is None:
         raise SessionNotFound(f"no session {session!r} in the record")
-    run = _Run(_intake(settings, summary.site), summary, settings.tick_s)
+    run = _Run(fresh_intake(settings, summary.site), summary, settings.tick_s)
     for message in recorder.journal(summary.site):
         retained = message.outcome == Outcome.RETAINED.value
         run.message(message.topic, message.payload.encode(), message.received_at, retained)
@@ -134,20 +131,6 @@ def rerun_session(recorder: Recorder, session: str, settings: Settings) -> Rerun
         recorded_recovery=tuple(recorder.events(session=session, type=RECOVERY_UPDATE)),
         recovery=recovery,
     )
-
-
-def _intake(settings: Settings, site: str) -> Intake:
-    """The core as the service builds it for `site`."""
-    paging = settings.paging_setup()
-    policy = PagingPolicy(paging[0]) if paging is not None else None
-    clinic = Clinic(
-        limits=settings.clinic_limits(),
-        chairs=settings.chairs,
-        max_chairs=settings.max_chairs,
-        policies=[policy] if policy is not None else [],
-        reminders=paging[0].reminders if paging is not None else DEFAULT_REMINDERS,
-    )
-    return Intake(clinic, site=site, root=settings.root, paging=policy)
 
 
 @dataclass(slots=True)
