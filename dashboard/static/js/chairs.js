@@ -3,6 +3,7 @@
 // redraw that chair's tile; a transition patches the chair's alarm list at once, so tone and
 // colour need not wait for its next state.
 
+import { rememberAlarm, rememberChair, renderBar } from "./alarm-bar.js";
 import { kindLabel } from "./alarm-kinds.js";
 import { withTransition } from "./alarms.js";
 import { $, setText } from "./dom.js";
@@ -28,6 +29,7 @@ export function onChair(message) {
     station.chairs.set(state.chair, entry);
   }
   takeState(entry, state, message.trend || {});
+  rememberChair(state);
   entry.recoveryEvent = message.recovery || null;
   if (isNew) placeTiles();
   renderTile(entry);
@@ -51,6 +53,7 @@ function takeState(entry, state, trend) {
 /** One alarm transition: patch the chair's alarm list, and announce a raised alarm. */
 export function onAlarm(message) {
   const alarm = message.alarm;
+  rememberAlarm(alarm); // the recent list keeps it, cleared or not, chair known or not
   const entry = alarm && station.chairs.get(alarm.chair);
   if (!entry || !entry.state) return;
   const { state, raised } = withTransition(entry.state, alarm, chairNow(entry));
@@ -72,5 +75,6 @@ export function clearChairs() {
   for (const entry of station.chairs.values()) entry.tile.root.remove();
   station.chairs.clear();
   placeTiles();
+  renderBar();
   updateTone();
 }

@@ -11,6 +11,7 @@
 // on by the time since the message arrived). Everything from the network is shown as text only.
 
 import { onResult, onTileClick } from "./actions.js";
+import { tickBar, wireAlarmBar } from "./alarm-bar.js";
 import { tickPaging } from "./alarm-lines.js";
 import { onAlarm, onChair } from "./chairs.js";
 import { forgetCoverage, onCoverage, wireCoverage } from "./coverage.js";
@@ -36,6 +37,7 @@ function onHello(message) {
   setText($("site-name"), station.site ? `· ${station.site}` : "");
   const user = station.user;
   setText($("user"), user ? `${user.name || "?"} (${user.role || "?"})` : "");
+  $("user").title = $("user").textContent; // a tablet's header may cut it
   document.title = `Infusion monitor${station.site ? `: ${station.site}` : ""}`;
   forgetCoverage(); // a site that pages says so again on this connection
   for (const entry of station.chairs.values()) { entry.actionsKey = null; rerender(entry.name); }
@@ -50,6 +52,7 @@ function tick() {
   dropDeadLink(HANDLERS);
   updateLink();
   for (const entry of station.chairs.values()) tickTile(entry);
+  tickBar();
   updateTone();
 }
 
@@ -59,6 +62,7 @@ function start() {
   $("link-warning-ack").addEventListener("click", acknowledgeTechnical);
   wireDialogs();
   wireCoverage();
+  wireAlarmBar(onTileClick); // the bar's Acknowledge sends what a tile's Ack sends
   new ResizeObserver(layoutGrid).observe($("tiles"));
   enableSoundIfAllowed();
   connect(HANDLERS);

@@ -29,6 +29,8 @@ export const station = {
   confirming: { onYes: null, timer: null }, // the open confirmation question
   admitting: { onAdmit: null }, // the open admit dialog
   coveragePanel: { idleTimer: null }, // the open coverage panel closes by itself when left
+  recentAlarms: new Map(), // alarm id -> the recent list's record of it (alarm-bar.js); kept over reconnects
+  recentPanel: { idleTimer: null }, // the open recent-alarms list closes by itself when left
 };
 
 export const sessionPage = {

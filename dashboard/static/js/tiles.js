@@ -4,6 +4,7 @@
 // missing from a session's state, shows NO DATA in place of its number while the others keep theirs.
 
 import { renderActions, tickPauseButton } from "./action-row.js";
+import { renderBar } from "./alarm-bar.js";
 import { renderAlarms } from "./alarm-lines.js";
 import { alarmTone, NEEDS_ACK, shownAlarms, worstOf } from "./alarms.js";
 import { drawSpark } from "./chart.js";
@@ -130,6 +131,7 @@ export function renderTile(entry) {
   renderPriority(entry);
   renderActions(entry);
   tickTile(entry);
+  renderBar(); // the station-wide bar follows every chair's alarms
 }
 
 /** Redraw a chair's tile, if it has a state to draw. */
