@@ -16,6 +16,7 @@ function newEntry(name) {
   return {
     name, state: null, trend: {}, recoveryEvent: null, ts: 0, receivedAt: 0, vitalTs: {},
     emptySinceTs: null, tile: buildTile(name), actionsKey: null, errorTimer: null,
+    session: undefined, afterTs: null, admittedTs: null, newestSeenTs: null,
   };
 }
 
@@ -37,17 +38,42 @@ export function onChair(message) {
 }
 
 function takeState(entry, state, trend) {
-  entry.state = state;
-  entry.trend = trend;
+  const current = ownSession(entry, state);
+  entry.state = { ...state, vitals: current.vitals };
+  entry.trend = current.trend(trend);
   entry.receivedAt = performance.now();
   entry.ts = parseTime(state.ts) ?? Date.now() / 1000;
   entry.vitalTs = {};
-  for (const [name, vital] of Object.entries(state.vitals || {})) {
+  for (const [name, vital] of Object.entries(entry.state.vitals)) {
     entry.vitalTs[name] = parseTime(vital.ts);
   }
   // With no vitals at all, "how long" counts from when we first saw the chair without any.
   const none = Object.keys(entry.vitalTs).length === 0;
   entry.emptySinceTs = none ? (entry.emptySinceTs ?? entry.ts) : null;
+}
+
+/** Every tile field belongs to the patient in the chair now: when the state's session changes
+ * (an admission), a value no newer than the last one seen before it, or older than the
+ * admission (the baseline's start), is the previous patient's and is not shown. */
+function ownSession(entry, state) {
+  const session = state.session ?? null;
+  if (entry.session !== undefined && session !== entry.session) {
+    entry.afterTs = entry.newestSeenTs;
+    entry.admittedTs = null;
+  }
+  entry.session = session;
+  if (state.phase === "baseline") entry.admittedTs = parseTime(state.phase_since) ?? entry.admittedTs;
+  const { afterTs, admittedTs } = entry;
+  const mine = (ts) => (afterTs === null || ts > afterTs) && (admittedTs === null || ts >= admittedTs);
+  const vitals = {};
+  for (const [name, vital] of Object.entries(state.vitals || {})) {
+    const ts = parseTime(vital.ts);
+    if (Number.isFinite(ts)) entry.newestSeenTs = Math.max(entry.newestSeenTs ?? ts, ts);
+    if (mine(ts)) vitals[name] = vital;
+  }
+  const ownTrend = (trend) => Object.fromEntries(Object.entries(trend).map(
+    ([name, points]) => [name, (points || []).filter((p) => mine(parseTime(p[0])))]));
+  return { vitals, trend: ownTrend };
 }
 
 /** One alarm transition: patch the chair's alarm list, and announce a raised alarm. */
