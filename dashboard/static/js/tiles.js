@@ -10,6 +10,7 @@ import { alarmTone, NEEDS_ACK, shownAlarms, worstOf } from "./alarms.js";
 import { drawSpark } from "./chart.js";
 import { $, el, setData, setText, svgEl } from "./dom.js";
 import { phaseText } from "./phase-text.js";
+import { recoveryGlance } from "./recovery-text.js";
 import { inSession } from "./rules.js";
 import { station, untrusted } from "./state.js";
 import { ageText, chairNow, clockText, parseTime } from "./time.js";
@@ -34,6 +35,14 @@ export function buildTile(name) {
   t.phase = el("span", { class: "phase", "data-role": "phase" });
   t.phaseDetail = el("span", { class: "phase-detail", "data-role": "phase-detail" });
   t.phaseReason = el("span", { class: "phase-reason", "data-role": "phase-reason" });
+  // Recovery at a glance: a mark, words and a colour per status, the cuffs, the last cuff.
+  t.recoveryMark = el("span", { class: "recovery-mark", "data-role": "recovery-mark",
+    "aria-hidden": "true" });
+  t.recoveryWords = el("span", { class: "recovery-words", "data-role": "recovery-words" });
+  t.recoveryCuffs = el("span", { class: "recovery-cuffs", "data-role": "recovery-cuffs" });
+  t.recoveryLastCuff = el("span", { class: "recovery-last-cuff", "data-role": "recovery-last-cuff" });
+  t.recovery = el("div", { class: "recovery-glance", "data-role": "recovery", "data-status": "none",
+    hidden: "" }, t.recoveryMark, t.recoveryWords, t.recoveryCuffs, t.recoveryLastCuff);
   t.vitals = {
     hr: buildVital("hr", "HR", "/min"),
     spo2: buildVital("spo2", "SpO₂", "%"),
@@ -50,7 +59,7 @@ export function buildTile(name) {
     "data-tone": "none", "data-alarm-state": "none", "data-nodata": "false", "data-stale": "false",
     "aria-label": `Chair ${name}` },
   el("header", { class: "tile-head" }, t.name, t.patient, t.alarmCount, t.link),
-  el("div", { class: "tile-phase" }, t.phase, t.phaseDetail, t.phaseReason),
+  el("div", { class: "tile-phase" }, t.phase, t.phaseDetail, t.recovery, t.phaseReason),
   el("div", { class: "vitals" }, t.vitals.hr.root, t.vitals.spo2.root, t.vitals.bp.root, t.nodata),
   t.alarms, t.actions, t.error, t.stale);
   return t;
@@ -223,6 +232,19 @@ function tickPhase(entry, now) {
   const overdue = state.recovery && state.recovery.status === "overdue";
   setData(tile.root, "recovery", state.recovery ? state.recovery.status : "none");
   tile.phaseDetail.classList.toggle("overdue", Boolean(overdue));
+  tickRecovery(entry, now);
+}
+
+function tickRecovery(entry, now) {
+  const { state, tile } = entry;
+  const lastCuff = entry.vitalTs.sbp ?? entry.vitalTs.dbp;
+  const glance = recoveryGlance(state, entry.recoveryEvent, now - entry.ts, now, lastCuff);
+  tile.recovery.hidden = !glance;
+  setData(tile.recovery, "status", glance ? glance.status : "none");
+  setText(tile.recoveryMark, glance ? glance.mark : "");
+  setText(tile.recoveryWords, glance ? glance.words : "");
+  setText(tile.recoveryCuffs, glance ? glance.cuffs : "");
+  setText(tile.recoveryLastCuff, glance ? glance.lastCuff : "");
 }
 
 function tickVitals(entry, now) {
