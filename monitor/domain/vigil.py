@@ -161,10 +161,11 @@ class Vigil:
 
     def _baseline_phase(self, screened: Screened, late: set[Vital]) -> list[Event]:
         """Before the start: keep baseline samples, check the BP, ask for a third cuff when two
-        disagree (rule 10)."""
+        disagree (rule 10). A reading taken before the admission (a cuff of the patient before,
+        arriving late) is no sample of this patient's."""
         chair, board, ts = self.chair, self.chair.state.board, screened.ts
         session = chair.session
-        if session is None or session.phase is not Phase.BASELINE:
+        if session is None or session.phase is not Phase.BASELINE or ts < session.admitted_at:
             return []
         session.samples.add(screened)
         if not screened.has_nibp or Vital.SBP in late:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import T0, Bedside, admitted, of_type
+from builders import T0, Bedside, admitted, of_type, transitions
 
 from monitor.domain.baseline import (
     CONTINUOUS_WINDOW_S,
@@ -250,3 +250,23 @@ def test_questionable_cuffs_enter_the_baseline() -> None:
     samples = _samples({"sbp": 142, "dbp": 107}, {"sbp": 146, "dbp": 111})
 
     assert (compute_baseline(samples, {}).sbp, compute_baseline(samples, {}).dbp) == (144, 109)
+
+
+def test_a_cuff_stamped_before_the_admission_is_not_the_new_patients() -> None:
+    side = Bedside()
+    side.read(hr=72, spo2=98)
+    side.wait(60)
+    side.admit("P-0043")
+    # The previous patient's cuff, taken 30 s before the admission, arrives after it.
+    before = Reading(ts=side.now - 30, seq=99, hr=80, spo2=97, sbp=152, dbp=96)
+    late = side.send(before)
+    for _ in range(2):  # the new patient's own cuffs, 5 min apart
+        side.wait(300)
+        side.read(hr=70, spo2=98, bp=(118, 76))
+
+    started = side.start()
+
+    assert transitions(late, "preinfusion_bp_high") == []
+    [baseline] = of_type(started, BaselineSet)
+    assert (baseline.baseline[Vital.SBP], baseline.baseline[Vital.DBP]) == (118.0, 76.0)
+    assert baseline.nibp_readings == 2
