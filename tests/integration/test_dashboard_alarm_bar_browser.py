@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, expect
 
-from dashboard.auth import hash_password
 from monitor.broker import Mosquitto
 from tests.integration.conftest import Bus, transitions
 from tests.integration.sessions import topic
 from tests.integration.test_dashboard_browser import (
     REPO,
+    STAFF,
+    STAFF_PASSWORDS,
     Running,
     Screen,
     alarm,
@@ -41,11 +42,7 @@ pytestmark = pytest.mark.integration
 __all__ = ["browser"]  # a fixture, shared with the dashboard's other browser tests
 
 SCREENSHOT = REPO / "test-artifacts" / "dashboard-alarm-bar.png"
-PASSWORDS = {"nurse.kim": "kim-at-chair-1", "audit.ann": "ann-reads-only"}
-USERS = {
-    "nurse.kim": {"role": "nurse", "password_hash": hash_password(PASSWORDS["nurse.kim"])},
-    "audit.ann": {"role": "auditor", "password_hash": hash_password(PASSWORDS["audit.ann"])},
-}
+PASSWORDS, USERS = STAFF_PASSWORDS, STAFF
 ROWS = "#alarm-bar-list > li"
 READ_ROWS = """rows => rows.map(r => [
     r.dataset.chair, r.dataset.level, r.querySelector('[data-role="text"]').textContent])"""

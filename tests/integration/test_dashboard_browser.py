@@ -62,6 +62,12 @@ VIEWPORT = {"width": 1920, "height": 1080}
 
 PASSWORDS = {"nurse.kim": "kim-at-chair-1"}
 USERS = {"nurse.kim": {"role": "nurse", "password_hash": hash_password(PASSWORDS["nurse.kim"])}}
+# A nurse and an auditor, for the tests of what each role may see and do.
+STAFF_PASSWORDS = {**PASSWORDS, "audit.ann": "ann-reads-only"}
+STAFF = {
+    **USERS,
+    "audit.ann": {"role": "auditor", "password_hash": hash_password(STAFF_PASSWORDS["audit.ann"])},
+}
 
 # The simulated clinic: 12 chairs, each with a scenario, arriving over the first 15 minutes; the
 # clinic has run for 25 minutes when the tests look at it (c01 calm and infusing, c02 a

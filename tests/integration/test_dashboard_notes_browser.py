@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from dashboard.auth import hash_password
 from monitor.broker import Mosquitto
 from tests.integration.conftest import Bus
 from tests.integration.test_dashboard_browser import (
+    STAFF,
+    STAFF_PASSWORDS,
     Running,
     browser,
     infusing_chair,
@@ -25,11 +26,7 @@ from tests.integration.test_dashboard_browser import (
 pytestmark = pytest.mark.integration
 __all__ = ["browser"]  # a fixture, shared with the dashboard's other browser tests
 
-PASSWORDS = {"nurse.kim": "kim-at-chair-1", "audit.ann": "ann-reads-only"}
-USERS = {
-    "nurse.kim": {"role": "nurse", "password_hash": hash_password(PASSWORDS["nurse.kim"])},
-    "audit.ann": {"role": "auditor", "password_hash": hash_password(PASSWORDS["audit.ann"])},
-}
+PASSWORDS, USERS = STAFF_PASSWORDS, STAFF
 
 
 @pytest.fixture
