@@ -3,12 +3,13 @@ the chair's time order), alarm transitions and other events (in the order record
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.audit import SessionNotFound
 from monitor.record import AlarmEntry, EventEntry, ReadingEntry, Recorder, SessionEntry
 
-__all__ = ["AuditedSession", "read_session"]
+__all__ = ["AuditedSession", "last_moment", "read_session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,24 @@ class AuditedSession:
     readings: list[ReadingEntry]
     alarms: list[AlarmEntry]
     events: list[EventEntry]
+
+    @property
+    def last_at(self) -> float:
+        return last_moment(self.session, self.readings, self.alarms, self.events)
+
+
+def last_moment(
+    session: SessionEntry,
+    readings: Sequence[ReadingEntry],
+    alarms: Sequence[AlarmEntry],
+    events: Sequence[EventEntry],
+) -> float:
+    """The last moment a session covers: its close, else (still open) the latest time the
+    record holds of it (a reading on the chair's timeline, an alarm transition, an event)."""
+    if session.closed_at is not None:
+        return session.closed_at
+    times = [r.chair_ts for r in readings] + [a.ts for a in alarms] + [e.ts for e in events]
+    return max([session.admitted_at, *times])
 
 
 def read_session(recorder: Recorder, session: str) -> AuditedSession:

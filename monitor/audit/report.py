@@ -119,15 +119,7 @@ class SessionReport:
     limits: list[LimitLine] = field(default_factory=list)
     tolerance: float = 0.2
     readings: int = 0
-
-    @property
-    def end(self) -> float:
-        """The last moment the report covers: the close, else the last thing recorded."""
-        if self.closed_at is not None:
-            return self.closed_at
-        times = [t for points in self.series.values() for t, _ in points]
-        times += [t for t, _, _ in self.actions]
-        return max([self.admitted_at, *times])
+    end: float = 0.0  # the last moment the report covers (`record.last_moment`)
 
 
 def build_report(
@@ -155,9 +147,10 @@ def build_report(
     baseline = _baseline(events)
     started, stopped = _infusion(events, recovery)
     series = valid_series(record.readings)
+    last = record.last_at
     spans = []
     if started is not None:
-        spans.append(Span("infusion", started, stopped if stopped is not None else _last(record)))
+        spans.append(Span("infusion", started, stopped if stopped is not None else last))
     if stopped is not None:
         spans.append(Span("recovery window", stopped, stopped + in_effect.recovery_window_s))
     return SessionReport(
@@ -186,9 +179,10 @@ def build_report(
         verification=verification,
         series=series,
         spans=spans,
-        limits=_limit_lines(events, in_effect, entry.admitted_at, _last(record)),
+        limits=_limit_lines(events, in_effect, entry.admitted_at, last),
         tolerance=in_effect.recovery_tolerance,
         readings=len(record.readings),
+        end=last,
     )
 
 
@@ -251,12 +245,6 @@ def outcome_sentence(
 
 def _clause(reason: str | None) -> str:
     return f": {reason}" if reason else ""
-
-
-def _last(record: AuditedSession) -> float:
-    times = [record.session.admitted_at, *(r.chair_ts for r in record.readings)]
-    times += [e.ts for e in record.events]
-    return record.session.closed_at or max(times)
 
 
 def _limits_at_admission(events: Sequence[EventEntry], clinic: Limits) -> Limits:

@@ -45,6 +45,7 @@ from typing import Any
 from monitor.audit.alarms import AlarmStory, alarm_stories
 from monitor.audit.layout import table
 from monitor.audit.outcome import OUTCOME_WORDS, Outcome, outcome_of
+from monitor.audit.record import last_moment
 from monitor.audit.sessions import SessionFilter
 from monitor.audit.times import local, local_zone, utc
 from monitor.domain.vocabulary import AlarmPriority
@@ -174,15 +175,8 @@ def summarize(recorder: Recorder, picked: SessionFilter) -> Summary:
 def _read(recorder: Recorder, session: SessionEntry) -> _Read:
     transitions = recorder.alarms(session=session.id)
     events = recorder.events(session=session.id)
-    end = session.closed_at
-    if end is None:  # still open: up to the latest the record holds of it
-        readings = recorder.readings(session=session.id)
-        end = max(
-            [session.admitted_at]
-            + [r.chair_ts for r in readings]
-            + [a.ts for a in transitions]
-            + [e.ts for e in events]
-        )
+    readings = recorder.readings(session=session.id) if session.closed_at is None else []
+    end = last_moment(session, readings, transitions, events)
     hours = max(0.0, end - session.admitted_at) / HOUR_S
     return _Read(session, alarm_stories(transitions), events, hours)
 
