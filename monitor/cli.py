@@ -42,7 +42,7 @@ from monitor.audit.sessions import SessionFilter, find_sessions, sessions_json, 
 from monitor.audit.show import show_session
 from monitor.audit.summary import summarize, summary_json, summary_text
 from monitor.audit.times import WHEN_HELP, parse_bound
-from monitor.audit.verify import Verification, verify_record
+from monitor.audit.verify import verify_record
 from monitor.broker import local_broker
 from monitor.domain.clinic import DEFAULT_MAX_CHAIRS
 from monitor.record import Recorder, RecordError
@@ -473,9 +473,8 @@ def _audit_report(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     path = _seal_log_path(args, settings)
-    faults: list[bool] = []
 
-    def write(recorder: Recorder) -> str:
+    def write(recorder: Recorder) -> tuple[str, bool]:
         # Drawing and laying out a PDF need matplotlib and reportlab: loaded for a report only.
         from monitor.audit.report import audited_report
         from monitor.audit.report_html import report_html
@@ -494,31 +493,27 @@ def _audit_report(args: argparse.Namespace) -> int:
         if args.pdf is not None:
             _write_file(args.pdf, report_pdf(report))
             said.append(f"wrote {args.pdf}")
-        faults.append(not checked.ok)
         outcome = f"outcome: {report.outcome_sentence}"
         verified = "the record verifies" if checked.ok else checked.text().rstrip()
-        return "\n".join([*said, outcome, verified]) + "\n"
+        return "\n".join([*said, outcome, verified]) + "\n", checked.ok
 
-    code = _audit_read(args, write)
-    return code if code or not faults[0] else 3
+    return _audit_check(args, write)
 
 
 def _audit_rerun(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    found: list[list[str]] = []
 
-    def check(recorder: Recorder) -> str:
+    def check(recorder: Recorder) -> tuple[str, bool]:
         again = rerun_session(recorder, args.session, settings)
-        found.append(differences(again))
-        if found[0]:
-            lines = [f"DIFFERENT: {len(found[0])} differences from the record", *found[0]]
-            return "\n".join(lines) + "\n"
+        found = differences(again)
+        if found:
+            lines = [f"DIFFERENT: {len(found)} differences from the record", *found]
+            return "\n".join(lines) + "\n", False
         return (f"reproduced: the core makes the session's {len(again.recorded_alarms)} alarm "
                 f"transitions and {len(again.recorded_recovery)} recovery updates again from "
-                "the journal\n")  # fmt: skip
+                "the journal\n"), True  # fmt: skip
 
-    code = _audit_read(args, check)
-    return code if code or not found[0] else 3
+    return _audit_check(args, check)
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -542,14 +537,26 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 def _audit_verify(args: argparse.Namespace) -> int:
     path = _seal_log_path(args, _settings(args))
-    found: list[Verification] = []
 
-    def check(recorder: Recorder) -> str:
-        found.append(verify_record(recorder, SealLog(path) if path else None, args.session))
-        return found[0].text()
+    def check(recorder: Recorder) -> tuple[str, bool]:
+        verified = verify_record(recorder, SealLog(path) if path else None, args.session)
+        return verified.text(), verified.ok
 
-    code = _audit_read(args, check)
-    return code if code or found[0].ok else 3
+    return _audit_check(args, check)
+
+
+def _audit_check(args: argparse.Namespace, check: Callable[[Recorder], tuple[str, bool]]) -> int:
+    """`_audit_read` of a check that says what it found and whether all was well: 3 when not
+    (the record altered, a difference), as the audit commands that check exit."""
+    well: list[bool] = []
+
+    def read(recorder: Recorder) -> str:
+        text, ok = check(recorder)
+        well.append(ok)
+        return text
+
+    code = _audit_read(args, read)
+    return code if code or well[0] else 3
 
 
 def _audit_read(
